@@ -1,0 +1,2 @@
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022' }, module: { type: 'commonjs' } }];
+module.exports = { testEnvironment: 'node', transform: { '^.+\\.(t|j)s$': swc }, transformIgnorePatterns: ['/node_modules/(?!(@nestjs|uid)/)'], testRegex: '\\.spec\\.ts$', moduleFileExtensions: ['ts','js','json'] };
