@@ -1,0 +1,22 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { BlobModule } from './blob/blob.module';
+import { OciErrorFilter } from './common/errors/oci-error.filter';
+import { RegistryConfigModule } from './config/config.module';
+import type { RegistryConfig } from './config/registry-config';
+import { HealthModule } from './health/health.module';
+import { ManifestModule } from './manifest/manifest.module';
+import { MetadataModule } from './metadata/metadata.module';
+import { StorageModule } from './storage/storage.module';
+import { UploadModule } from './upload/upload.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config?: RegistryConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [RegistryConfigModule.forRoot(config), StorageModule, MetadataModule, BlobModule, UploadModule, ManifestModule, HealthModule],
+      providers: [{ provide: APP_FILTER, useClass: OciErrorFilter }],
+    };
+  }
+}

@@ -1,0 +1,44 @@
+import { Controller, Delete, Get, Head, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { ByteRange, parseByteRange } from '../common/http/byte-range';
+import { parseDigest } from '../common/oci/digest';
+import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
+import { BlobDescriptor, BlobService } from './blob.service';
+
+function blobHeaders(blob: BlobDescriptor, range?: ByteRange): Record<string, string> {
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(range ? range.end - range.start + 1 : blob.size),
+    'Docker-Content-Digest': blob.digest,
+    ETag: `"${blob.digest}"`,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+  };
+  if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
+  return headers;
+}
+
+@Controller()
+export class BlobController {
+  constructor(private readonly blobs: BlobService) {}
+
+  @Head(V2_ROUTES.blob)
+  async head(@V2Params('blob') path: V2Path, @Res() res: Response): Promise<void> {
+    const blob = await this.blobs.probe(path.name, parseDigest(path.ref));
+    res.status(200).set(blobHeaders(blob)).end();
+  }
+
+  @Get(V2_ROUTES.blob)
+  async get(@V2Params('blob') path: V2Path, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const blob = await this.blobs.open(path.name, parseDigest(path.ref), (size) => parseByteRange(req.headers.range, size));
+    res.status(blob.range ? 206 : 200).set(blobHeaders(blob, blob.range));
+    await pipeline(blob.stream, res);
+  }
+
+  @Delete(V2_ROUTES.blob)
+  async delete(@V2Params('blob') path: V2Path, @Res() res: Response): Promise<void> {
+    await this.blobs.delete(path.name, parseDigest(path.ref));
+    res.status(202).set('Content-Length', '0').end();
+  }
+}

@@ -1,0 +1,63 @@
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength } from 'class-validator';
+
+const toBoolean = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value; // left as a string: @IsBoolean reports it
+};
+
+/**
+ * Every environment variable the registry reads, flat and string-shaped as operators type
+ * them. Defaults here are the documented defaults; `.env.example` mirrors this class (a unit
+ * test keeps the two in sync).
+ */
+export class EnvSchema {
+  /** TCP port to listen on. */
+  @Type(() => Number) @IsInt() @Min(0) @Max(65535)
+  PORT = 3002;
+
+  /** Address to bind. */
+  @IsString() @MinLength(1)
+  HOST = '0.0.0.0';
+
+  /** Directory holding blobs (`storage/`) and the SQLite database. */
+  @IsString() @MinLength(1)
+  REGISTRY_DATA_DIR = './data';
+
+  /** Public base URL (scheme://host[:port]) used in absolute URLs; empty: relative Location headers. */
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  REGISTRY_PUBLIC_URL?: string;
+
+  /** Blob storage driver. */
+  @IsIn(['filesystem'])
+  REGISTRY_STORAGE_DRIVER: 'filesystem' = 'filesystem';
+
+  /** Metadata database URL; default `sqlite://<data dir>/registry.db`. */
+  @IsOptional() @IsString()
+  DATABASE_URL?: string;
+
+  /** `none` (no authentication, development only). */
+  @IsIn(['none'])
+  REGISTRY_AUTH: 'none' = 'none';
+
+  /** Allow DELETE of manifests, tags and blobs. */
+  @Transform(toBoolean) @IsBoolean()
+  REGISTRY_DELETE_ENABLED = true;
+
+  /** Seconds an upload session may stay idle before it expires. */
+  @Type(() => Number) @IsInt() @Min(1)
+  REGISTRY_UPLOAD_TIMEOUT = 3600;
+
+  /** Largest manifest accepted, in bytes (the spec requires at least 4 MB). */
+  @Type(() => Number) @IsInt() @Min(4 * 1000 * 1000) @Max(64 * 1024 * 1024)
+  REGISTRY_MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+  /** Log HTTP requests (one line each). */
+  @Transform(toBoolean) @IsBoolean()
+  REGISTRY_LOG_REQUESTS = false;
+}
+
+export const ENV_KEYS = Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL']);

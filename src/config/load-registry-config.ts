@@ -1,0 +1,43 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+import { resolve } from 'node:path';
+import { EnvSchema } from './env.schema';
+import type { RegistryConfig } from './registry-config';
+
+export class ConfigError extends Error {}
+
+function describe(errors: ValidationError[]): string[] {
+  return errors.map((e) => `${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`);
+}
+
+/** Turns `DATABASE_URL` into a SQLite file name (`sqlite://path`, `sqlite:path`, `file:path` or a bare path). */
+function sqliteFilename(url: string | undefined, dataDir: string): string {
+  if (!url) return resolve(dataDir, 'registry.db');
+  const match = /^(?:sqlite|file):(?:\/\/)?(.*)$/.exec(url);
+  if (match) return match[1] === ':memory:' ? ':memory:' : resolve(match[1]!);
+  if (/^[a-z]+:\/\//i.test(url)) throw new ConfigError(`Invalid registry configuration:\n  DATABASE_URL: unsupported scheme in "${url.replace(/\/\/[^@]*@/, '//***@')}" (sqlite only for now)`);
+  return resolve(url);
+}
+
+/**
+ * Validates the environment once, at start-up, and returns the nested, read-only config.
+ * Every problem is listed, each naming its variable; the caller stops the process.
+ */
+export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
+  const present = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
+  const env = plainToInstance(EnvSchema, present, { exposeDefaultValues: true });
+  const problems = describe(validateSync(env, { forbidUnknownValues: false }));
+  if (problems.length > 0) throw new ConfigError(`Invalid registry configuration:\n  ${problems.join('\n  ')}`);
+  const dataDir = resolve(env.REGISTRY_DATA_DIR);
+  const publicUrl = env.REGISTRY_PUBLIC_URL?.replace(/\/+$/, '');
+  return Object.freeze({
+    http: Object.freeze({ port: env.PORT, host: env.HOST, publicUrl, logRequests: env.REGISTRY_LOG_REQUESTS }),
+    dataDir,
+    storage: Object.freeze({ driver: env.REGISTRY_STORAGE_DRIVER, filesystem: Object.freeze({ root: resolve(dataDir, 'storage') }) }),
+    database: Object.freeze({ dialect: 'sqlite' as const, filename: sqliteFilename(env.DATABASE_URL, dataDir) }),
+    auth: Object.freeze({ mode: env.REGISTRY_AUTH }),
+    deleteEnabled: env.REGISTRY_DELETE_ENABLED,
+    uploadTimeoutMs: env.REGISTRY_UPLOAD_TIMEOUT * 1000,
+    manifestMaxBytes: env.REGISTRY_MANIFEST_MAX_BYTES,
+  });
+}

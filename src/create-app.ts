@@ -1,0 +1,34 @@
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { AppModule } from './app.module';
+import type { RegistryConfig } from './config/registry-config';
+
+/**
+ * Builds the HTTP application. No body parser at all: blob bodies are streamed to storage
+ * and manifests are read as raw bytes with a cap by their own handler, so Nest's JSON parser
+ * (100 kB, re-serialising) never touches /v2/.
+ */
+export async function createRegistryApp(config: RegistryConfig, options: { logger?: LogLevel[] | false } = {}): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: options.logger ?? ['log', 'warn', 'error'],
+  });
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'extended');
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    if (config.http.logRequests) {
+      const started = process.hrtime.bigint();
+      res.on('finish', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        Logger.log(`${req.method} ${req.originalUrl.split('?')[0]} ${res.statusCode} ${ms.toFixed(1)}ms`, 'HTTP');
+      });
+    }
+    next();
+  });
+  app.enableShutdownHooks();
+  return app;
+}

@@ -1,0 +1,5 @@
+import { Module } from '@nestjs/common';
+import { BaseController } from './base.controller';
+
+@Module({ controllers: [BaseController] })
+export class HealthModule {}

@@ -1,0 +1,28 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { existsSync } from 'node:fs';
+import { createRegistryApp } from './create-app';
+import { ConfigError, loadRegistryConfig } from './config/load-registry-config';
+
+async function bootstrap(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config;
+  try {
+    config = loadRegistryConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+  const app = await createRegistryApp(config);
+  const logger = new Logger('Registry');
+  if (config.auth.mode === 'none') {
+    logger.warn('REGISTRY_AUTH=none: anyone who can reach this port can push, pull and delete. Use only for local development.');
+  }
+  await app.listen(config.http.port, config.http.host);
+  logger.log(`listening on http://${config.http.host}:${config.http.port} (data in ${config.dataDir})`);
+}
+
+void bootstrap();

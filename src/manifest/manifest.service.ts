@@ -1,0 +1,185 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { OciError } from '../common/errors/oci-error';
+import { digestOf, Digest, digestAlgorithm, isDigestLike, parseDigest } from '../common/oci/digest';
+import { MediaTypes, isIndexMediaType } from '../common/oci/media-types';
+import { ManifestReference, parseTag, RepositoryName, Tag } from '../common/oci/reference';
+import { REGISTRY_CONFIG } from '../config/config.tokens';
+import type { RegistryConfig } from '../config/registry-config';
+import type { ManifestRecord, ManifestWithPayload } from '../metadata/stores/manifest.store';
+import { UnitOfWork, type Stores } from '../metadata/unit-of-work';
+import { Descriptor, parseDescriptor, parseManifest } from './manifest-parser';
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  size: number;
+  payload: Buffer;
+}
+
+export interface PutResult {
+  digest: Digest;
+  subject?: string;
+  tags: Tag[];
+}
+
+export interface ReferrersResult {
+  index: { schemaVersion: 2; mediaType: string; manifests: Descriptor[] };
+  filtered: boolean;
+}
+
+/** Most entries a list endpoint returns without an `n` (then a Link header points on). */
+export const MAX_LIST_PAGE = 10_000;
+
+/**
+ * Manifests, tags, referrers and the catalog. Manifest bytes are stored exactly as received
+ * and their digest is computed over those bytes; every write that touches more than one row
+ * (manifest + references + reference counts + tags) is one transaction, and the references
+ * are checked inside it.
+ */
+@Injectable()
+export class ManifestService {
+  constructor(
+    private readonly uow: UnitOfWork,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+  ) {}
+
+  async get(name: RepositoryName, reference: ManifestReference): Promise<StoredManifest> {
+    const stores = this.uow.stores;
+    const manifest =
+      reference.kind === 'tag' ? await stores.manifests.findByTag(name, reference.value) : await stores.manifests.find(name, reference.value);
+    if (!manifest) {
+      if (!(await stores.repositories.exists(name))) throw OciError.nameUnknown(name);
+      throw OciError.manifestUnknown(reference.value);
+    }
+    return { digest: manifest.digest, mediaType: manifest.mediaType, size: manifest.size, payload: manifest.payload };
+  }
+
+  /**
+   * PUT /manifests/<reference>[?tag=…]: validates, stores and tags. By digest, the body must
+   * hash to that digest. Every blob a manifest references must be linked to this repository
+   * and every child of an index present in it (MANIFEST_BLOB_UNKNOWN), except the subject,
+   * which may not exist yet.
+   */
+  async put(name: RepositoryName, reference: ManifestReference, contentType: string | undefined, payload: Buffer, extraTags: string[]): Promise<PutResult> {
+    let digest: Digest;
+    if (reference.kind === 'digest') {
+      const expected = parseDigest(reference.value);
+      digest = digestOf(payload, digestAlgorithm(expected));
+      if (digest !== expected) throw OciError.digestInvalid({ expected, actual: digest }, 'manifest body does not match the digest in the URL');
+    } else {
+      digest = digestOf(payload);
+    }
+    const tags = [...new Set([...(reference.kind === 'tag' ? [reference.value] : []), ...extraTags.map(parseTag)])];
+    const parsed = parseManifest(payload, contentType);
+
+    await this.uow.run(async (stores) => {
+      const now = Date.now();
+      await this.checkReferences(stores, name, parsed.requiredBlobs, parsed.childManifests);
+      await stores.repositories.createOrFind(name, now);
+      const record: ManifestWithPayload = {
+        repository: name,
+        digest,
+        mediaType: parsed.mediaType,
+        artifactType: parsed.artifactType,
+        subjectDigest: parsed.subject?.digest ?? null,
+        annotations: parsed.annotations,
+        size: payload.length,
+        payload,
+      };
+      const blobRefs = [...parsed.requiredBlobs, ...parsed.foreignBlobs.filter((d) => !parsed.requiredBlobs.includes(d))];
+      const created = await stores.manifests.create(record, { blobs: blobRefs, manifests: parsed.childManifests }, now);
+      if (created) await stores.blobs.adjustRefCounts(parsed.requiredBlobs, 1, now);
+      for (const tag of tags) await stores.tags.upsert(name, tag, digest, now);
+    });
+    return { digest, subject: parsed.subject?.digest, tags };
+  }
+
+  private async checkReferences(stores: Stores, name: string, blobs: string[], children: string[]): Promise<void> {
+    const linked = await stores.blobs.linkedAmong(name, blobs);
+    const missingBlob = blobs.find((d) => !linked.has(d));
+    if (missingBlob) throw OciError.manifestBlobUnknown(missingBlob);
+    const present = await stores.manifests.existingAmong(name, children);
+    const missingChild = children.find((d) => !present.has(d));
+    if (missingChild) throw OciError.manifestBlobUnknown(missingChild);
+  }
+
+  /** By digest: the manifest and every tag pointing at it. By tag: that tag only. */
+  async delete(name: RepositoryName, reference: ManifestReference): Promise<void> {
+    if (!this.config.deleteEnabled) throw OciError.deleteDisabled();
+    if (reference.kind === 'tag') {
+      if (!(await this.uow.stores.tags.delete(name, reference.value))) throw OciError.manifestUnknown(reference.value);
+      return;
+    }
+    const deleted = await this.uow.run(async (stores) => {
+      const blobs = await stores.manifests.blobRefs(name, reference.value);
+      if (!(await stores.manifests.delete(name, reference.value))) return false;
+      await stores.tags.deleteForManifest(name, reference.value);
+      await stores.blobs.adjustRefCounts(blobs, -1, Date.now());
+      return true;
+    });
+    if (!deleted) throw OciError.manifestUnknown(reference.value);
+  }
+
+  async listTags(name: RepositoryName, n: number | undefined, last: string | undefined): Promise<{ tags: string[]; more: boolean }> {
+    const stores = this.uow.stores;
+    if (!(await stores.repositories.exists(name))) throw OciError.nameUnknown(name);
+    const limit = n ?? MAX_LIST_PAGE;
+    if (limit === 0) return { tags: [], more: false };
+    const rows = await stores.tags.list(name, last, limit + 1);
+    return { tags: rows.slice(0, limit), more: rows.length > limit };
+  }
+
+  async listRepositories(n: number | undefined, last: string | undefined): Promise<{ repositories: string[]; more: boolean }> {
+    const limit = n ?? MAX_LIST_PAGE;
+    if (limit === 0) return { repositories: [], more: false };
+    const rows = await this.uow.stores.repositories.list(last, limit + 1);
+    return { repositories: rows.slice(0, limit), more: rows.length > limit };
+  }
+
+  /**
+   * The referrers of `subject` in `name` as an image index (never 404: an unknown subject
+   * has an empty list), plus manifests listed in the `sha256-<hex>` fallback tag that
+   * clients without referrers support maintain.
+   */
+  async referrers(name: RepositoryName, subjectRef: string, artifactType: string | undefined): Promise<ReferrersResult> {
+    if (!isDigestLike(subjectRef)) throw OciError.digestInvalid({ digest: subjectRef }, 'invalid digest');
+    const subject = parseDigest(subjectRef);
+    const stores = this.uow.stores;
+    const rows = await stores.manifests.listReferrers(name, subject);
+    const entries: Descriptor[] = rows.map(toReferrer);
+    const seen = new Set(entries.map((e) => e.digest));
+    const fallback = await stores.manifests.findByTag(name, subject.replace(':', '-'));
+    if (fallback && isIndexMediaType(fallback.mediaType)) {
+      for (const entry of fallbackEntries(fallback.payload)) {
+        if (!seen.has(entry.digest)) {
+          seen.add(entry.digest);
+          entries.push(entry);
+        }
+      }
+    }
+    const manifests = artifactType === undefined ? entries : entries.filter((e) => e.artifactType === artifactType);
+    return { index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }, filtered: artifactType !== undefined };
+  }
+}
+
+function toReferrer(m: ManifestRecord): Descriptor {
+  const entry: Descriptor = { mediaType: m.mediaType, digest: m.digest, size: m.size };
+  if (m.artifactType) entry.artifactType = m.artifactType;
+  if (m.annotations) entry.annotations = m.annotations;
+  return entry;
+}
+
+function fallbackEntries(payload: Buffer): Descriptor[] {
+  try {
+    const index = JSON.parse(payload.toString('utf8')) as { manifests?: unknown[] };
+    return (index.manifests ?? []).flatMap((d, i) => {
+      try {
+        return [parseDescriptor(d, `manifests[${i}]`)];
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,1 @@
+export const METADATA_DB = Symbol('METADATA_DB');

@@ -1,0 +1,14 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import * as initial from './0001-initial';
+
+/** Migrations compiled into the app (no directory scanning), in order. */
+export class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: 'sqlite' | 'postgres') {}
+
+  getMigrations(): Promise<Record<string, Migration>> {
+    const dialect = this.dialect;
+    return Promise.resolve({
+      '0001-initial': { up: (db: Kysely<unknown>) => initial.up(db, dialect) },
+    });
+  }
+}

@@ -1,0 +1,41 @@
+import type { Generated } from 'kysely';
+
+/**
+ * The metadata schema, shared by every SQL dialect. Times are epoch milliseconds (bigint),
+ * sizes are bytes. Repository membership, manifests and tags live only here; storage holds
+ * bytes by digest.
+ */
+export interface Database {
+  repositories: { name: string; created_at: number };
+  /** One row per stored blob, whatever the number of repositories that link it. */
+  blobs: {
+    digest: string;
+    size: number;
+    /** Number of manifests (in any repository) that reference this blob. */
+    ref_count: Generated<number>;
+    /** Set when ref_count is 0 (since upload or since the last reference went); GC's clock. */
+    unreferenced_since: number | null;
+    created_at: number;
+  };
+  /** A repository may serve a blob only when linked to it (pushed, mounted or referenced there). */
+  repository_blobs: { repository: string; digest: string; created_at: number };
+  manifests: {
+    repository: string;
+    digest: string;
+    media_type: string;
+    artifact_type: string | null;
+    subject_digest: string | null;
+    /** JSON of the manifest's annotations, copied into referrers entries. */
+    annotations: string | null;
+    size: number;
+    /** The exact bytes received; served back as they are. */
+    payload: Buffer;
+    created_at: number;
+  };
+  /** What a manifest references: blobs (config, layers, …) and child manifests (index entries). */
+  manifest_refs: { repository: string; manifest_digest: string; child_digest: string; child_kind: 'blob' | 'manifest' };
+  tags: { repository: string; name: string; digest: string; updated_at: number };
+  uploads: { id: string; repository: string; offset: number; started_at: number; updated_at: number };
+  /** Named counters (dedup hits and misses). */
+  counters: { name: string; value: number };
+}

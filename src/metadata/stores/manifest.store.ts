@@ -1,0 +1,164 @@
+import type { Executor } from './executor';
+
+export interface ManifestRecord {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  annotations: Record<string, string> | null;
+  size: number;
+}
+
+export interface ManifestWithPayload extends ManifestRecord {
+  payload: Buffer;
+}
+
+export interface ManifestReferences {
+  blobs: string[];
+  manifests: string[];
+}
+
+/** Manifests (exact bytes), what they reference, and their referrers. */
+export interface ManifestStore {
+  find(repository: string, digest: string): Promise<ManifestWithPayload | undefined>;
+  /** The manifest a tag points to, in one query. */
+  findByTag(repository: string, tag: string): Promise<ManifestWithPayload | undefined>;
+  exists(repository: string, digest: string): Promise<boolean>;
+  /** Of `digests`, the manifests present in `repository`. */
+  existingAmong(repository: string, digests: string[]): Promise<Set<string>>;
+  /** Inserts the manifest and its references; false (and nothing written) when it already exists. */
+  create(manifest: ManifestWithPayload, refs: ManifestReferences, now: number): Promise<boolean>;
+  /** The blobs a stored manifest references. */
+  blobRefs(repository: string, digest: string): Promise<string[]>;
+  /** Deletes the manifest and its reference rows; true when it existed. */
+  delete(repository: string, digest: string): Promise<boolean>;
+  /** Manifests of `repository` whose subject is `subject`, oldest first. */
+  listReferrers(repository: string, subject: string): Promise<ManifestRecord[]>;
+}
+
+type Row = {
+  repository: string;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  annotations: string | null;
+  size: number;
+};
+
+const COLUMNS = ['repository', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'annotations', 'size'] as const;
+
+function toRecord(row: Row): ManifestRecord {
+  return {
+    repository: row.repository,
+    digest: row.digest,
+    mediaType: row.media_type,
+    artifactType: row.artifact_type,
+    subjectDigest: row.subject_digest,
+    annotations: row.annotations === null ? null : (JSON.parse(row.annotations) as Record<string, string>),
+    size: Number(row.size),
+  };
+}
+
+export class KyselyManifestStore implements ManifestStore {
+  constructor(private readonly db: Executor) {}
+
+  async find(repository: string, digest: string): Promise<ManifestWithPayload | undefined> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .select([...COLUMNS, 'payload'])
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
+  }
+
+  async findByTag(repository: string, tag: string): Promise<ManifestWithPayload | undefined> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
+      .select(['m.repository', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.size', 'm.payload'])
+      .where('t.repository', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
+  }
+
+  async exists(repository: string, digest: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .select('digest')
+      .where('repository', '=', repository)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async existingAmong(repository: string, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('manifests')
+      .select('digest')
+      .where('repository', '=', repository)
+      .where('digest', 'in', digests)
+      .execute();
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  async create(m: ManifestWithPayload, refs: ManifestReferences, now: number): Promise<boolean> {
+    const result = await this.db
+      .insertInto('manifests')
+      .values({
+        repository: m.repository,
+        digest: m.digest,
+        media_type: m.mediaType,
+        artifact_type: m.artifactType,
+        subject_digest: m.subjectDigest,
+        annotations: m.annotations === null ? null : JSON.stringify(m.annotations),
+        size: m.size,
+        payload: m.payload,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.columns(['repository', 'digest']).doNothing())
+      .executeTakeFirst();
+    if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0) return false;
+    const rows = [
+      ...refs.blobs.map((d) => ({ repository: m.repository, manifest_digest: m.digest, child_digest: d, child_kind: 'blob' as const })),
+      ...refs.manifests.map((d) => ({ repository: m.repository, manifest_digest: m.digest, child_digest: d, child_kind: 'manifest' as const })),
+    ];
+    for (let i = 0; i < rows.length; i += 500) {
+      await this.db.insertInto('manifest_refs').values(rows.slice(i, i + 500)).onConflict((oc) => oc.doNothing()).execute();
+    }
+    return true;
+  }
+
+  async blobRefs(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('manifest_refs')
+      .select('child_digest')
+      .where('repository', '=', repository)
+      .where('manifest_digest', '=', digest)
+      .where('child_kind', '=', 'blob')
+      .execute();
+    return rows.map((r) => r.child_digest);
+  }
+
+  async delete(repository: string, digest: string): Promise<boolean> {
+    await this.db.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest_digest', '=', digest).execute();
+    const result = await this.db.deleteFrom('manifests').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async listReferrers(repository: string, subject: string): Promise<ManifestRecord[]> {
+    const rows = await this.db
+      .selectFrom('manifests')
+      .select(COLUMNS)
+      .where('repository', '=', repository)
+      .where('subject_digest', '=', subject)
+      .orderBy('created_at')
+      .orderBy('digest')
+      .execute();
+    return rows.map(toRecord);
+  }
+}

@@ -1,0 +1,33 @@
+import type { Executor } from './executor';
+
+/** OCI repositories. A repository exists once something was linked or pushed to it. */
+export interface RepositoryStore {
+  exists(name: string): Promise<boolean>;
+  /** Creates the repository if it does not exist (idempotent, race-free). */
+  createOrFind(name: string, now: number): Promise<void>;
+  /** Names in lexical order, strictly after `after`, at most `limit`. */
+  list(after: string | undefined, limit: number): Promise<string[]>;
+}
+
+export class KyselyRepositoryStore implements RepositoryStore {
+  constructor(private readonly db: Executor) {}
+
+  async exists(name: string): Promise<boolean> {
+    const row = await this.db.selectFrom('repositories').select('name').where('name', '=', name).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async createOrFind(name: string, now: number): Promise<void> {
+    await this.db
+      .insertInto('repositories')
+      .values({ name, created_at: now })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+  }
+
+  async list(after: string | undefined, limit: number): Promise<string[]> {
+    let query = this.db.selectFrom('repositories').select('name').orderBy('name').limit(limit);
+    if (after !== undefined) query = query.where('name', '>', after);
+    return (await query.execute()).map((r) => r.name);
+  }
+}

@@ -1,0 +1,50 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Kysely } from 'kysely';
+import { METADATA_DB } from './metadata.tokens';
+import type { Database } from './schema';
+import { BlobStore, KyselyBlobStore } from './stores/blob.store';
+import { CounterStore, KyselyCounterStore } from './stores/counter.store';
+import type { Executor } from './stores/executor';
+import { KyselyManifestStore, ManifestStore } from './stores/manifest.store';
+import { KyselyRepositoryStore, RepositoryStore } from './stores/repository.store';
+import { KyselyTagStore, TagStore } from './stores/tag.store';
+import { KyselyUploadStore, UploadStore } from './stores/upload.store';
+
+/** Every store, bound to one executor (the database, or one transaction). */
+export interface Stores {
+  repositories: RepositoryStore;
+  blobs: BlobStore;
+  manifests: ManifestStore;
+  tags: TagStore;
+  uploads: UploadStore;
+  counters: CounterStore;
+}
+
+function bind(db: Executor): Stores {
+  return {
+    repositories: new KyselyRepositoryStore(db),
+    blobs: new KyselyBlobStore(db),
+    manifests: new KyselyManifestStore(db),
+    tags: new KyselyTagStore(db),
+    uploads: new KyselyUploadStore(db),
+    counters: new KyselyCounterStore(db),
+  };
+}
+
+/**
+ * The way to metadata: `stores` for single statements and reads, `run` for anything that
+ * writes more than one row — it hands out stores bound to one transaction, committed when
+ * the callback resolves and rolled back when it throws.
+ */
+@Injectable()
+export class UnitOfWork {
+  readonly stores: Stores;
+
+  constructor(@Inject(METADATA_DB) private readonly db: Kysely<Database>) {
+    this.stores = bind(db);
+  }
+
+  run<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(bind(trx)));
+  }
+}

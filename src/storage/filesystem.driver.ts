@@ -1,0 +1,171 @@
+/**
+ * Filesystem driver. Atomicity comes from rename(2) within one filesystem: every object is
+ * written to a temporary name in its final directory (or staged under uploads/), fsync'd,
+ * renamed into place, and the directory fsync'd, so a crash leaves either the old state or
+ * the whole new object, never a partial one. Temporary names start with ".tmp-", which no
+ * storage key can, so listings skip them and GC's orphan sweep can remove them.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StorageDriver, StorageEntry, StorageError, StorageNotFoundError, StorageStat } from './storage-driver';
+
+const READ_HIGH_WATER_MARK = 1024 * 1024;
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+
+  constructor(private readonly options: { root: string }) {}
+
+  private path(key: string): string {
+    return key === '' ? this.options.root : join(this.options.root, key);
+  }
+
+  private fail(key: string, error: unknown): never {
+    if (error instanceof StorageNotFoundError || error instanceof StorageError) throw error;
+    if (isNotFound(error)) throw new StorageNotFoundError(this.name, key);
+    throw new StorageError(this.name, key, error);
+  }
+
+  async stat(key: string): Promise<StorageStat | null> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : null;
+    } catch (error) {
+      if (isNotFound(error)) return null;
+      return this.fail(key, error);
+    }
+  }
+
+  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    try {
+      // Open first so a missing object fails here, before any response header is written.
+      const handle = await open(this.path(key), 'r');
+      return createReadStream('', { fd: handle.fd, autoClose: true, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK });
+    } catch (error) {
+      return this.fail(key, error);
+    }
+  }
+
+  async write(key: string, body: Buffer | Readable): Promise<void> {
+    const target = this.path(key);
+    const temp = join(dirname(target), `.tmp-${randomBytes(8).toString('hex')}`);
+    try {
+      await mkdir(dirname(target), { recursive: true });
+      const handle = await open(temp, 'wx');
+      try {
+        if (Buffer.isBuffer(body)) await handle.writeFile(body);
+        else await pipeline(body, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: WRITE_HIGH_WATER_MARK }));
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, target);
+      await this.syncDir(dirname(target));
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined);
+      this.fail(key, error);
+    }
+  }
+
+  async append(key: string, offset: number, body: Readable): Promise<number> {
+    const path = this.path(key);
+    try {
+      if (offset === 0) await mkdir(dirname(path), { recursive: true });
+      const handle = await open(path, offset === 0 ? 'w' : 'r+');
+      try {
+        if (offset > 0) {
+          const { size } = await handle.stat();
+          if (size < offset) throw new StorageNotFoundError(this.name, key);
+          if (size > offset) await handle.truncate(offset);
+        }
+        const out = createWriteStream('', { fd: handle.fd, autoClose: false, start: offset, highWaterMark: WRITE_HIGH_WATER_MARK });
+        await pipeline(body, out);
+        return offset + out.bytesWritten;
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      return this.fail(key, error);
+    }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const source = this.path(from);
+    const target = this.path(to);
+    try {
+      const handle = await open(source, 'r+');
+      try {
+        await handle.sync(); // durable before it becomes visible
+      } finally {
+        await handle.close();
+      }
+      await mkdir(dirname(target), { recursive: true });
+      await rename(source, target);
+      await this.syncDir(dirname(target));
+    } catch (error) {
+      this.fail(from, error);
+    }
+  }
+
+  async delete(keyOrPrefix: string): Promise<void> {
+    try {
+      await rm(this.path(keyOrPrefix), { recursive: true, force: true });
+    } catch (error) {
+      this.fail(keyOrPrefix, error);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    let dir;
+    try {
+      dir = await opendir(this.path(prefix));
+    } catch (error) {
+      if (isNotFound(error)) return;
+      return this.fail(prefix, error);
+    }
+    for await (const entry of dir) {
+      if (!entry.name.startsWith('.tmp-')) yield entry.name;
+    }
+  }
+
+  async *walk(prefix: string): AsyncIterable<StorageEntry> {
+    let dir;
+    try {
+      dir = await opendir(this.path(prefix));
+    } catch (error) {
+      if (isNotFound(error)) return;
+      return this.fail(prefix, error);
+    }
+    for await (const entry of dir) {
+      const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
+      if (entry.isDirectory()) {
+        yield* this.walk(key);
+      } else if (entry.isFile()) {
+        const s = await stat(this.path(key)).catch(() => undefined);
+        if (s) yield { key, size: s.size, modifiedAt: s.mtime };
+      }
+    }
+  }
+
+  redirectUrl(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+
+  private async syncDir(path: string): Promise<void> {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+}

@@ -1,0 +1,1 @@
+export const STORAGE_DRIVER = Symbol('STORAGE_DRIVER');

@@ -1,0 +1,209 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { BlobDescriptor, BlobService } from '../blob/blob.service';
+import { OciError } from '../common/errors/oci-error';
+import type { ByteRange } from '../common/http/byte-range';
+import { createDigestHash, Digest, digestAlgorithm } from '../common/oci/digest';
+import type { RepositoryName } from '../common/oci/reference';
+import { REGISTRY_CONFIG } from '../config/config.tokens';
+import type { RegistryConfig } from '../config/registry-config';
+import type { UploadRecord } from '../metadata/stores/upload.store';
+import { UnitOfWork } from '../metadata/unit-of-work';
+import { StorageNotFoundError, type StorageDriver } from '../storage/storage-driver';
+import { storageKeys } from '../storage/storage-keys';
+import { STORAGE_DRIVER } from '../storage/storage.tokens';
+import { UploadHasher } from './upload-hasher';
+
+export interface UploadSession {
+  id: string;
+  name: RepositoryName;
+  /** Bytes received so far. */
+  offset: number;
+}
+
+/**
+ * Upload sessions (POST / PATCH / PUT / GET / DELETE on blobs/uploads). The session row is
+ * durable, the bytes are staged in storage under uploads/<id>/, so an upload resumes across
+ * requests and restarts. Chunks of one session are serialised in this process and the
+ * offset only advances through a compare-and-set, so a chunk either lands whole or not at
+ * all: a failed or cut-off chunk leaves the session at its previous offset.
+ */
+@Injectable()
+export class UploadService {
+  private readonly hasher = new UploadHasher();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly blobs: BlobService,
+    @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+  ) {}
+
+  async start(name: RepositoryName): Promise<UploadSession> {
+    const now = Date.now();
+    const id = randomUUID();
+    await this.uow.stores.uploads.create({ id, repository: name, offset: 0, startedAt: now, updatedAt: now });
+    return { id, name, offset: 0 };
+  }
+
+  /** POST ?digest=: the whole blob in one request, verified and committed (201). */
+  async uploadMonolithic(name: RepositoryName, digest: Digest, body: Readable): Promise<BlobDescriptor> {
+    const id = randomUUID();
+    const key = storageKeys.uploadData(id);
+    const hash = createDigestHash(digestAlgorithm(digest));
+    const counter = { bytes: 0 };
+    try {
+      await this.driver.append(key, 0, UploadHasher.tap(body, hash, counter));
+      const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
+      if (actual !== digest) throw OciError.digestInvalid({ expected: digest, actual });
+      return await this.blobs.commitStaged(name, key, digest, counter.bytes);
+    } finally {
+      await this.driver.delete(storageKeys.uploadDir(id));
+    }
+  }
+
+  /** The session, if it belongs to `name` and has not expired; BLOB_UPLOAD_UNKNOWN otherwise. */
+  async get(name: RepositoryName, id: string): Promise<UploadSession> {
+    const record = await this.find(name, id);
+    return { id, name, offset: record.offset };
+  }
+
+  /**
+   * PATCH: appends one chunk. With a Content-Range, the chunk must start exactly at the
+   * current offset (else 416 with the current Range) and carry exactly the bytes it
+   * declares; without one (streamed PATCH), it is appended at the current offset.
+   */
+  async appendChunk(name: RepositoryName, id: string, body: Readable, range?: ByteRange): Promise<UploadSession> {
+    return this.exclusive(id, async () => {
+      const record = await this.find(name, id);
+      if (range && range.start !== record.offset) {
+        throw OciError.chunkOutOfOrder(id, this.progressHeaders(name, id, record.offset));
+      }
+      const received = await this.append(record, body);
+      if (range && received !== range.end - range.start + 1) {
+        this.hasher.forget(id);
+        throw new OciError('SIZE_INVALID', { declared: range.end - range.start + 1, received });
+      }
+      return this.advance(record, received);
+    });
+  }
+
+  /**
+   * PUT ?digest=: appends the optional last chunk, verifies the digest of the whole upload
+   * and commits the blob. A mismatch is DIGEST_INVALID and the session is discarded:
+   * nothing is stored.
+   */
+  async complete(name: RepositoryName, id: string, digest: Digest, body: Readable, range?: ByteRange): Promise<BlobDescriptor> {
+    return this.exclusive(id, async () => {
+      const record = await this.find(name, id);
+      if (range && range.start !== record.offset) {
+        throw OciError.chunkOutOfOrder(id, this.progressHeaders(name, id, record.offset));
+      }
+      const received = await this.append(record, body);
+      const size = record.offset + received;
+      const actual = await this.digestOf(record.id, size, digestAlgorithm(digest));
+      if (actual !== digest) {
+        await this.discard(id);
+        throw OciError.digestInvalid({ expected: digest, actual });
+      }
+      return this.blobs.commitStaged(name, storageKeys.uploadData(id), digest, size, id);
+    });
+  }
+
+  async cancel(name: RepositoryName, id: string): Promise<void> {
+    await this.exclusive(id, async () => {
+      await this.find(name, id);
+      await this.discard(id);
+    });
+  }
+
+  /** Headers every upload-progress answer carries (Location, Range, Docker-Upload-UUID). */
+  progressHeaders(name: RepositoryName, id: string, offset: number): Record<string, string> {
+    const path = `/v2/${name}/blobs/uploads/${id}`;
+    return {
+      Location: this.config.http.publicUrl ? `${this.config.http.publicUrl}${path}` : path,
+      Range: `0-${Math.max(0, offset - 1)}`,
+      'Docker-Upload-UUID': id,
+    };
+  }
+
+  private async find(name: RepositoryName, id: string): Promise<UploadRecord> {
+    const record = await this.uow.stores.uploads.find(id);
+    if (!record || record.repository !== name) throw OciError.uploadUnknown(id);
+    if (record.updatedAt < Date.now() - this.config.uploadTimeoutMs) {
+      await this.discard(id);
+      throw OciError.uploadUnknown(id);
+    }
+    return record;
+  }
+
+  /** Appends `body` at the session's offset, hashing in the same pass; returns the bytes received. */
+  private async append(record: UploadRecord, body: Readable): Promise<number> {
+    const hash = this.hasher.take(record.id, record.offset) ?? (await this.rehash(record.id, record.offset, 'sha256'));
+    const counter = { bytes: 0 };
+    try {
+      await this.driver.append(storageKeys.uploadData(record.id), record.offset, UploadHasher.tap(body, hash, counter));
+    } catch (error) {
+      if (error instanceof StorageNotFoundError) {
+        // The staged bytes are gone (storage wiped under a live session): it cannot resume.
+        await this.discard(record.id);
+        throw OciError.uploadUnknown(record.id);
+      }
+      throw error;
+    }
+    this.hasher.keep(record.id, record.offset + counter.bytes, hash);
+    return counter.bytes;
+  }
+
+  private async advance(record: UploadRecord, received: number): Promise<UploadSession> {
+    const offset = record.offset + received;
+    if (!(await this.uow.stores.uploads.updateProgress(record.id, record.offset, offset, Date.now()))) {
+      this.hasher.forget(record.id);
+      throw OciError.uploadUnknown(record.id); // cancelled or expired meanwhile
+    }
+    return { id: record.id, name: record.repository as RepositoryName, offset };
+  }
+
+  private async digestOf(id: string, size: number, algorithm: 'sha256' | 'sha512'): Promise<string> {
+    const hash = algorithm === 'sha256' ? (this.hasher.take(id, size) ?? (await this.rehash(id, size, algorithm))) : await this.rehash(id, size, algorithm);
+    return `${algorithm}:${hash.digest('hex')}`;
+  }
+
+  /** Rebuilds a hash from the first `length` staged bytes. */
+  private async rehash(id: string, length: number, algorithm: 'sha256' | 'sha512'): Promise<Hash> {
+    if (length === 0) return createDigestHash(algorithm);
+    try {
+      return await UploadHasher.hashStream(algorithm, await this.driver.read(storageKeys.uploadData(id), { start: 0, end: length - 1 }));
+    } catch (error) {
+      if (error instanceof StorageNotFoundError) {
+        await this.discard(id);
+        throw OciError.uploadUnknown(id);
+      }
+      throw error;
+    }
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hasher.forget(id);
+    await this.uow.stores.uploads.delete(id);
+    await this.driver.delete(storageKeys.uploadDir(id));
+  }
+
+  /** Runs `work` with no other chunk of the same session in flight in this process. */
+  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const current = previous.then(work, work);
+    const settled = current.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(id, settled);
+    try {
+      return await current;
+    } finally {
+      if (this.locks.get(id) === settled) this.locks.delete(id);
+    }
+  }
+}

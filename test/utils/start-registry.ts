@@ -1,0 +1,49 @@
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import { loadRegistryConfig } from '../../src/config/load-registry-config';
+import { createRegistryApp } from '../../src/create-app';
+import { makeTempDir, removeDir } from './temp-dir';
+
+export interface RunningRegistry {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT */
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Stops the server; removes the data dir when startRegistry created it. */
+  stop(): Promise<void>;
+  /** Stops the server, keeping the data dir (for restart tests). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real application in this process on 127.0.0.1 and a random port (or `port`),
+ * with a temp data dir unless one is given. Configuration goes through the same validated
+ * loader as production, from `env`.
+ */
+export async function startRegistry(opts: { dataDir?: string; env?: Record<string, string>; port?: number } = {}): Promise<RunningRegistry> {
+  const ownsDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? makeTempDir();
+  const config = loadRegistryConfig({ REGISTRY_AUTH: 'none', ...opts.env, REGISTRY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(opts.port ?? 0) });
+  const app = await createRegistryApp(config, { logger: process.env['REGISTRY_TEST_LOGS'] ? ['log', 'warn', 'error'] : ['error'] });
+  await app.listen(opts.port ?? 0, '127.0.0.1');
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    close,
+    stop: async () => {
+      await close();
+      if (ownsDir) removeDir(dataDir);
+    },
+  };
+}
