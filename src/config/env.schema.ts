@@ -1,3 +1,4 @@
+import 'reflect-metadata'; // @Type reads design:type metadata when the class is declared
 import { Transform, Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength } from 'class-validator';
 
@@ -60,4 +61,5 @@ export class EnvSchema {
   REGISTRY_LOG_REQUESTS = false;
 }
 
-export const ENV_KEYS = Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL']);
+// Optional fields may or may not be own keys of an instance (class-field semantics): dedupe.
+export const ENV_KEYS = [...new Set(Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL']))];

@@ -6,8 +6,9 @@ import type { RegistryConfig } from './registry-config';
 
 export class ConfigError extends Error {}
 
-function describe(errors: ValidationError[]): string[] {
-  return errors.map((e) => `${e.property}=${JSON.stringify(e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`);
+/** Each problem with the value as the operator typed it (after coercion `abc` would read as `null`). */
+function describe(errors: ValidationError[], raw: Record<string, unknown>): string[] {
+  return errors.map((e) => `${e.property}=${JSON.stringify(raw[e.property] ?? e.value)}: ${Object.values(e.constraints ?? {}).join('; ')}`);
 }
 
 /** Turns `DATABASE_URL` into a SQLite file name (`sqlite://path`, `sqlite:path`, `file:path` or a bare path). */
@@ -26,7 +27,7 @@ function sqliteFilename(url: string | undefined, dataDir: string): string {
 export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
   const present = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
   const env = plainToInstance(EnvSchema, present, { exposeDefaultValues: true });
-  const problems = describe(validateSync(env, { forbidUnknownValues: false }));
+  const problems = describe(validateSync(env, { forbidUnknownValues: false }), present);
   if (problems.length > 0) throw new ConfigError(`Invalid registry configuration:\n  ${problems.join('\n  ')}`);
   const dataDir = resolve(env.REGISTRY_DATA_DIR);
   const publicUrl = env.REGISTRY_PUBLIC_URL?.replace(/\/+$/, '');

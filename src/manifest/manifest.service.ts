@@ -88,7 +88,8 @@ export class ManifestService {
       };
       const blobRefs = [...parsed.requiredBlobs, ...parsed.foreignBlobs.filter((d) => !parsed.requiredBlobs.includes(d))];
       const created = await stores.manifests.create(record, { blobs: blobRefs, manifests: parsed.childManifests }, now);
-      if (created) await stores.blobs.adjustRefCounts(parsed.requiredBlobs, 1, now);
+      // The same set is decremented on delete (blobRefs): counts never drift.
+      if (created) await stores.blobs.adjustRefCounts(blobRefs, 1, now);
       for (const tag of tags) await stores.tags.upsert(name, tag, digest, now);
     });
     return { digest, subject: parsed.subject?.digest, tags };

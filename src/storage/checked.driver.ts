@@ -15,6 +15,8 @@ export class CheckedDriver implements StorageDriver {
     return this.inner.name;
   }
 
+  // Methods are async so that a refused key is a rejected promise (or a failing
+  // iteration), like every other driver error, never a synchronous throw.
   private check(key: string, allowRoot = false): string {
     if (allowRoot && key === '') return key;
     if (!KEY.test(key) || key.split('/').some((s) => s === '.' || s === '..')) {
@@ -23,31 +25,31 @@ export class CheckedDriver implements StorageDriver {
     return key;
   }
 
-  stat(key: string): Promise<StorageStat | null> {
+  async stat(key: string): Promise<StorageStat | null> {
     return this.inner.stat(this.check(key));
   }
-  read(key: string, range?: { start: number; end: number }): Promise<Readable> {
+  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
     return this.inner.read(this.check(key), range);
   }
-  write(key: string, body: Buffer | Readable): Promise<void> {
+  async write(key: string, body: Buffer | Readable): Promise<void> {
     return this.inner.write(this.check(key), body);
   }
-  append(key: string, offset: number, body: Readable): Promise<number> {
+  async append(key: string, offset: number, body: Readable): Promise<number> {
     return this.inner.append(this.check(key), offset, body);
   }
-  move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string): Promise<void> {
     return this.inner.move(this.check(from), this.check(to));
   }
-  delete(keyOrPrefix: string): Promise<void> {
+  async delete(keyOrPrefix: string): Promise<void> {
     return this.inner.delete(this.check(keyOrPrefix));
   }
-  list(prefix: string): AsyncIterable<string> {
-    return this.inner.list(this.check(prefix, true));
+  async *list(prefix: string): AsyncIterable<string> {
+    yield* this.inner.list(this.check(prefix, true));
   }
-  walk(prefix: string): AsyncIterable<StorageEntry> {
-    return this.inner.walk(this.check(prefix, true));
+  async *walk(prefix: string): AsyncIterable<StorageEntry> {
+    yield* this.inner.walk(this.check(prefix, true));
   }
-  redirectUrl(key: string, ttlSeconds: number): Promise<string | null> {
+  async redirectUrl(key: string, ttlSeconds: number): Promise<string | null> {
     return this.inner.redirectUrl(this.check(key), ttlSeconds);
   }
 }

@@ -6,7 +6,6 @@
  * storage key can, so listings skip them and GC's orphan sweep can remove them.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -49,7 +48,8 @@ export class FilesystemDriver implements StorageDriver {
     try {
       // Open first so a missing object fails here, before any response header is written.
       const handle = await open(this.path(key), 'r');
-      return createReadStream('', { fd: handle.fd, autoClose: true, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK });
+      // The stream owns the handle (and closes it); passing a bare fd would let GC close it mid-read.
+      return handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK });
     } catch (error) {
       return this.fail(key, error);
     }
@@ -62,9 +62,15 @@ export class FilesystemDriver implements StorageDriver {
       await mkdir(dirname(target), { recursive: true });
       const handle = await open(temp, 'wx');
       try {
-        if (Buffer.isBuffer(body)) await handle.writeFile(body);
-        else await pipeline(body, createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: WRITE_HIGH_WATER_MARK }));
-        await handle.sync();
+        if (Buffer.isBuffer(body)) {
+          await handle.writeFile(body);
+          await handle.sync();
+        } else {
+          // A FileHandle stream holds a ref on the handle until the stream closes: with
+          // autoClose off, handle.close() would wait forever. The stream fsyncs (flush) and
+          // closes the handle itself; the close below is then a no-op.
+          await pipeline(body, handle.createWriteStream({ flush: true, highWaterMark: WRITE_HIGH_WATER_MARK }));
+        }
       } finally {
         await handle.close();
       }
@@ -87,7 +93,8 @@ export class FilesystemDriver implements StorageDriver {
           if (size < offset) throw new StorageNotFoundError(this.name, key);
           if (size > offset) await handle.truncate(offset);
         }
-        const out = createWriteStream('', { fd: handle.fd, autoClose: false, start: offset, highWaterMark: WRITE_HIGH_WATER_MARK });
+        // The stream closes the handle when done (see write); the close below is then a no-op.
+        const out = handle.createWriteStream({ start: offset, highWaterMark: WRITE_HIGH_WATER_MARK });
         await pipeline(body, out);
         return offset + out.bytesWritten;
       } finally {

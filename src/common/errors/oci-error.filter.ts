@@ -28,10 +28,11 @@ export class OciErrorFilter implements ExceptionFilter {
     const req = host.switchToHttp().getRequest<Request>();
     const res = host.switchToHttp().getResponse<Response>();
     const error = toOciError(exception);
-    if (error.code === 'UNKNOWN') {
+    const clientWentAway = (exception as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+    if (error.code === 'UNKNOWN' && !clientWentAway) {
       this.logger.error(`${req.method} ${req.path} failed`, exception instanceof Error ? exception.stack : String(exception));
     }
-    if (res.headersSent) {
+    if (res.headersSent || clientWentAway) {
       res.destroy();
       return;
     }
