@@ -1,0 +1,45 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { RunningRegistry, startRegistry } from '../utils/start-registry';
+import { makeTempDir, removeDir } from '../utils/temp-dir';
+
+const run = promisify(execFile);
+
+/** The README's curl walkthrough, run as written (only the registry address differs). */
+describe('README walkthrough', () => {
+  let registry: RunningRegistry;
+  let work: string;
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    work = makeTempDir('readme-walk-');
+  });
+  afterAll(async () => {
+    await registry.stop();
+    removeDir(work);
+  });
+
+  it('pushes, pulls and lists exactly as the README shows', async () => {
+    const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Walkthrough with curl'));
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(script).toContain('R=http://127.0.0.1:3002');
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script!.replace('R=http://127.0.0.1:3002', `R=${registry.url}`)], {
+      cwd: work,
+      timeout: 30_000,
+    });
+    expect(stdout.split('\n').map((line) => line.trimEnd())).toEqual([
+      'HTTP/1.1 201 Created',
+      'HTTP/1.1 201 Created',
+      expect.stringMatching(/^Docker-Content-Digest: sha256:[0-9a-f]{64}$/),
+      'manifest identical',
+      'hello, registry',
+      'hello',
+      '{"name":"demo/hello","tags":["v1"]}',
+      '{"repositories":["demo/hello"]}',
+      '',
+    ]);
+  });
+});
