@@ -15,6 +15,21 @@ export function toOciError(exception: unknown): OciError {
   return new OciError('UNKNOWN');
 }
 
+const CLIENT_GONE_CODES = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * True when the failure is the client hanging up (an aborted upload or download), which is
+ * not a server error: nothing to log, nobody to answer. Looks through wrapped causes.
+ */
+function isClientGone(exception: unknown, req: Request, res: Response): boolean {
+  if (res.destroyed || (req.destroyed && !req.complete)) return true;
+  for (let e: unknown = exception, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code && CLIENT_GONE_CODES.has(code)) || e.message === 'aborted') return true;
+  }
+  return false;
+}
+
 /**
  * The one place error responses are written: `{"errors":[{code,message,detail}]}` with JSON
  * content type and the API version header; no body on HEAD; a failure after the headers went
@@ -28,7 +43,7 @@ export class OciErrorFilter implements ExceptionFilter {
     const req = host.switchToHttp().getRequest<Request>();
     const res = host.switchToHttp().getResponse<Response>();
     const error = toOciError(exception);
-    const clientWentAway = (exception as NodeJS.ErrnoException | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+    const clientWentAway = isClientGone(exception, req, res);
     if (error.code === 'UNKNOWN' && !clientWentAway) {
       this.logger.error(`${req.method} ${req.path} failed`, exception instanceof Error ? exception.stack : String(exception));
     }
