@@ -4,9 +4,11 @@ import { BlobModule } from './blob/blob.module';
 import { OciErrorFilter } from './common/errors/oci-error.filter';
 import { RegistryConfigModule } from './config/config.module';
 import type { RegistryConfig } from './config/registry-config';
+import { GcModule } from './gc/gc.module';
 import { HealthModule } from './health/health.module';
 import { ManifestModule } from './manifest/manifest.module';
 import { MetadataModule } from './metadata/metadata.module';
+import { StatsModule } from './stats/stats.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
 
@@ -15,7 +17,7 @@ export class AppModule {
   static forRoot(config?: RegistryConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [RegistryConfigModule.forRoot(config), StorageModule, MetadataModule, BlobModule, UploadModule, ManifestModule, HealthModule],
+      imports: [RegistryConfigModule.forRoot(config), StorageModule, MetadataModule, BlobModule, UploadModule, ManifestModule, GcModule, StatsModule, HealthModule],
       providers: [{ provide: APP_FILTER, useClass: OciErrorFilter }],
     };
   }

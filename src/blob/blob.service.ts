@@ -11,6 +11,7 @@ import { UnitOfWork } from '../metadata/unit-of-work';
 import { StorageNotFoundError, type StorageDriver } from '../storage/storage-driver';
 import { storageKeys } from '../storage/storage-keys';
 import { STORAGE_DRIVER } from '../storage/storage.tokens';
+import { BlobLocks } from './blob-locks';
 
 export interface BlobDescriptor {
   digest: Digest;
@@ -30,20 +31,27 @@ export class BlobService {
     private readonly uow: UnitOfWork,
     @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    private readonly locks: BlobLocks,
   ) {}
 
   /** The blob as linked to `name`; BLOB_UNKNOWN otherwise. */
-  async stat(name: RepositoryName, digest: Digest): Promise<BlobDescriptor> {
+  async stat(name: RepositoryName, digest: Digest): Promise<BlobDescriptor & { refCount: number }> {
     const blob = await this.uow.stores.blobs.findLinked(name, digest);
     if (!blob) throw OciError.blobUnknown(digest);
-    return { digest, size: blob.size };
+    return { digest, size: blob.size, refCount: blob.refCount };
   }
 
-  /** HEAD: a client checking before it pushes. An existing blob is a dedup hit. */
+  /**
+   * HEAD: a client checking before it pushes. An existing blob is a dedup hit, and its GC
+   * grace period restarts: the client will reference it instead of uploading it.
+   */
   async probe(name: RepositoryName, digest: Digest): Promise<BlobDescriptor> {
     const blob = await this.stat(name, digest);
-    await this.uow.stores.counters.increment('dedup_hits');
-    return blob;
+    await this.uow.run(async (stores) => {
+      await stores.counters.increment('dedup_hits');
+      if (blob.refCount <= 0) await stores.blobs.touch(digest, Date.now());
+    });
+    return { digest, size: blob.size };
   }
 
   async open(name: RepositoryName, digest: Digest, range?: (size: number) => ByteRange | undefined): Promise<BlobDescriptor & { stream: Readable; range?: ByteRange }> {
@@ -51,7 +59,7 @@ export class BlobService {
     const byteRange = range?.(blob.size);
     try {
       const stream = await this.driver.read(storageKeys.blob(digest), byteRange);
-      return { ...blob, stream, range: byteRange };
+      return { digest, size: blob.size, stream, range: byteRange };
     } catch (error) {
       if (error instanceof StorageNotFoundError) {
         this.logger.error(`blob ${digest} is in metadata but missing from storage`);
@@ -80,6 +88,7 @@ export class BlobService {
       await stores.repositories.createOrFind(name, now);
       await stores.blobs.link(name, digest, now);
       await stores.counters.increment('dedup_hits');
+      if (blob.refCount <= 0) await stores.blobs.touch(digest, now);
       return { digest, size: blob.size };
     });
   }
@@ -93,20 +102,24 @@ export class BlobService {
    */
   async commitStaged(name: RepositoryName, stagingKey: string, digest: Digest, size: number, uploadId?: string): Promise<BlobDescriptor> {
     const target = storageKeys.blob(digest);
-    const existing = await this.driver.stat(target);
-    if (existing && existing.size === size) {
-      await this.driver.delete(stagingKey);
-    } else {
-      await this.driver.move(stagingKey, target);
-    }
-    await this.uow.run(async (stores) => {
-      const now = Date.now();
-      const created = await stores.blobs.createOrFind(digest, size, now);
-      await stores.repositories.createOrFind(name, now);
-      await stores.blobs.link(name, digest, now);
-      await stores.counters.increment(created ? 'dedup_misses' : 'dedup_hits');
-      if (uploadId) await stores.uploads.delete(uploadId);
+    await this.locks.run(digest, async () => {
+      const existing = await this.driver.stat(target);
+      if (existing && existing.size === size) {
+        await this.driver.delete(stagingKey);
+      } else {
+        await this.driver.move(stagingKey, target);
+      }
+      await this.uow.run(async (stores) => {
+        const now = Date.now();
+        const created = await stores.blobs.createOrFind(digest, size, now);
+        if (!created) await stores.blobs.touch(digest, now);
+        await stores.repositories.createOrFind(name, now);
+        await stores.blobs.link(name, digest, now);
+        await stores.counters.increment(created ? 'dedup_misses' : 'dedup_hits');
+        if (uploadId) await stores.uploads.delete(uploadId);
+      });
     });
     return { digest, size };
   }
+
 }

@@ -52,6 +52,18 @@ export class EnvSchema {
   @Type(() => Number) @IsInt() @Min(1)
   REGISTRY_UPLOAD_TIMEOUT = 3600;
 
+  /** Seconds a blob or manifest must stay unreferenced before GC may delete it. */
+  @Type(() => Number) @IsInt() @Min(0)
+  REGISTRY_GC_GRACE = 3600;
+
+  /** Seconds between scheduled GC runs; 0 disables the schedule (POST /_gc still works). */
+  @Type(() => Number) @IsInt() @Min(0)
+  REGISTRY_GC_INTERVAL = 60;
+
+  /** Let GC delete manifests that no tag points at and no index lists. */
+  @Transform(toBoolean) @IsBoolean()
+  REGISTRY_GC_DELETE_UNTAGGED = false;
+
   /** Largest manifest accepted, in bytes (the spec requires at least 4 MB). */
   @Type(() => Number) @IsInt() @Min(4 * 1000 * 1000) @Max(64 * 1024 * 1024)
   REGISTRY_MANIFEST_MAX_BYTES = 4 * 1024 * 1024;

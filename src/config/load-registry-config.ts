@@ -40,5 +40,10 @@ export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
     deleteEnabled: env.REGISTRY_DELETE_ENABLED,
     uploadTimeoutMs: env.REGISTRY_UPLOAD_TIMEOUT * 1000,
     manifestMaxBytes: env.REGISTRY_MANIFEST_MAX_BYTES,
+    gc: Object.freeze({
+      graceMs: env.REGISTRY_GC_GRACE * 1000,
+      intervalMs: env.REGISTRY_GC_INTERVAL * 1000,
+      deleteUntagged: env.REGISTRY_GC_DELETE_UNTAGGED,
+    }),
   });
 }

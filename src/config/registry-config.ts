@@ -8,4 +8,5 @@ export interface RegistryConfig {
   /** Idle time after which an upload session expires, in milliseconds. */
   readonly uploadTimeoutMs: number;
   readonly manifestMaxBytes: number;
+  readonly gc: { readonly graceMs: number; readonly intervalMs: number; readonly deleteUntagged: boolean };
 }

@@ -8,6 +8,7 @@ import type { RegistryConfig } from '../config/registry-config';
 import type { ManifestRecord, ManifestWithPayload } from '../metadata/stores/manifest.store';
 import { UnitOfWork, type Stores } from '../metadata/unit-of-work';
 import { Descriptor, parseDescriptor, parseManifest } from './manifest-parser';
+import { removeManifest } from './manifest-removal';
 
 export interface StoredManifest {
   digest: string;
@@ -88,9 +89,16 @@ export class ManifestService {
       };
       const blobRefs = [...parsed.requiredBlobs, ...parsed.foreignBlobs.filter((d) => !parsed.requiredBlobs.includes(d))];
       const created = await stores.manifests.create(record, { blobs: blobRefs, manifests: parsed.childManifests }, now);
-      // The same set is decremented on delete (blobRefs): counts never drift.
+      // The same set is decremented on delete (references().blobs): counts never drift.
       if (created) await stores.blobs.adjustRefCounts(blobRefs, 1, now);
-      for (const tag of tags) await stores.tags.upsert(name, tag, digest, now);
+      const retagged: string[] = [];
+      for (const tag of tags) {
+        const previous = await stores.tags.resolve(name, tag);
+        if (previous !== undefined && previous !== digest) retagged.push(previous);
+        await stores.tags.upsert(name, tag, digest, now);
+      }
+      // GC bookkeeping: this manifest, its children and any manifest a tag moved away from.
+      await stores.manifests.refreshUnreferenced(name, [digest, ...parsed.childManifests, ...retagged], now);
     });
     return { digest, subject: parsed.subject?.digest, tags };
   }
@@ -107,16 +115,16 @@ export class ManifestService {
   /** By digest: the manifest and every tag pointing at it. By tag: that tag only. */
   async delete(name: RepositoryName, reference: ManifestReference): Promise<void> {
     if (!this.config.deleteEnabled) throw OciError.deleteDisabled();
-    if (reference.kind === 'tag') {
-      if (!(await this.uow.stores.tags.delete(name, reference.value))) throw OciError.manifestUnknown(reference.value);
-      return;
-    }
     const deleted = await this.uow.run(async (stores) => {
-      const blobs = await stores.manifests.blobRefs(name, reference.value);
-      if (!(await stores.manifests.delete(name, reference.value))) return false;
-      await stores.tags.deleteForManifest(name, reference.value);
-      await stores.blobs.adjustRefCounts(blobs, -1, Date.now());
-      return true;
+      const now = Date.now();
+      if (reference.kind === 'tag') {
+        const digest = await stores.tags.resolve(name, reference.value);
+        if (digest === undefined) return false;
+        await stores.tags.delete(name, reference.value);
+        await stores.manifests.refreshUnreferenced(name, [digest], now);
+        return true;
+      }
+      return removeManifest(stores, name, reference.value, now);
     });
     if (!deleted) throw OciError.manifestUnknown(reference.value);
   }

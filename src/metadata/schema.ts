@@ -31,6 +31,8 @@ export interface Database {
     /** The exact bytes received; served back as they are. */
     payload: Buffer;
     created_at: number;
+    /** Set while no tag points at it and no index lists it; null otherwise. */
+    unreferenced_since: number | null;
   };
   /** What a manifest references: blobs (config, layers, …) and child manifests (index entries). */
   manifest_refs: { repository: string; manifest_digest: string; child_digest: string; child_kind: 'blob' | 'manifest' };
@@ -38,4 +40,20 @@ export interface Database {
   uploads: { id: string; repository: string; offset: number; started_at: number; updated_at: number };
   /** Named counters (dedup hits and misses). */
   counters: { name: string; value: number };
+  /** Blob contents whose metadata GC deleted; removed from storage, then from here. */
+  gc_pending_deletes: { digest: string; size: number; queued_at: number };
+  /** Named leases (the GC lock). */
+  locks: { name: string; holder: string; expires_at: number };
+  gc_runs: {
+    id: string;
+    trigger: string;
+    dry_run: number;
+    started_at: number;
+    duration_ms: number;
+    deleted_blobs: number;
+    reclaimed_bytes: number;
+    deleted_manifests: number;
+    deleted_uploads: number;
+    error: string | null;
+  };
 }

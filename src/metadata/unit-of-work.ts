@@ -5,8 +5,11 @@ import type { Database } from './schema';
 import { BlobStore, KyselyBlobStore } from './stores/blob.store';
 import { CounterStore, KyselyCounterStore } from './stores/counter.store';
 import type { Executor } from './stores/executor';
+import { GcStore, KyselyGcStore } from './stores/gc.store';
+import { KyselyLockStore, LockStore } from './stores/lock.store';
 import { KyselyManifestStore, ManifestStore } from './stores/manifest.store';
 import { KyselyRepositoryStore, RepositoryStore } from './stores/repository.store';
+import { KyselyStatsStore, StatsStore } from './stores/stats.store';
 import { KyselyTagStore, TagStore } from './stores/tag.store';
 import { KyselyUploadStore, UploadStore } from './stores/upload.store';
 
@@ -18,6 +21,9 @@ export interface Stores {
   tags: TagStore;
   uploads: UploadStore;
   counters: CounterStore;
+  gc: GcStore;
+  locks: LockStore;
+  stats: StatsStore;
 }
 
 function bind(db: Executor): Stores {
@@ -28,6 +34,9 @@ function bind(db: Executor): Stores {
     tags: new KyselyTagStore(db),
     uploads: new KyselyUploadStore(db),
     counters: new KyselyCounterStore(db),
+    gc: new KyselyGcStore(db),
+    locks: new KyselyLockStore(db),
+    stats: new KyselyStatsStore(db),
   };
 }
 

@@ -119,6 +119,34 @@ export class UploadService {
     });
   }
 
+  /**
+   * Ends sessions idle for longer than the upload timeout, with their staged bytes, and
+   * staging directories that no session owns any more (a crash mid-request). Each session
+   * is re-checked under its lock, so a chunk in flight is never cut from under a client.
+   * Returns how many sessions or orphan directories were removed.
+   */
+  async purgeExpired(limit = 1000): Promise<number> {
+    const cutoff = Date.now() - this.config.uploadTimeoutMs;
+    let purged = 0;
+    for (const idle of await this.uow.stores.uploads.listIdleSince(cutoff, limit)) {
+      const removed = await this.exclusive(idle.id, async () => {
+        const current = await this.uow.stores.uploads.find(idle.id);
+        if (!current || current.updatedAt >= cutoff) return false;
+        await this.discard(idle.id);
+        return true;
+      });
+      if (removed) purged++;
+    }
+    for await (const id of this.driver.list(storageKeys.uploadsRoot)) {
+      if (this.locks.has(id) || (await this.uow.stores.uploads.find(id))) continue;
+      const data = await this.driver.stat(storageKeys.uploadData(id));
+      if (data && data.modifiedAt.getTime() >= cutoff) continue; // a monolithic upload in flight
+      await this.driver.delete(storageKeys.uploadDir(id));
+      purged++;
+    }
+    return purged;
+  }
+
   /** Headers every upload-progress answer carries (Location, Range, Docker-Upload-UUID). */
   progressHeaders(name: RepositoryName, id: string, offset: number): Record<string, string> {
     const path = `/v2/${name}/blobs/uploads/${id}`;

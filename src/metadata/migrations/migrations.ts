@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial';
+import * as gc from './0002-gc';
 
 /** Migrations compiled into the app (no directory scanning), in order. */
 export class StaticMigrationProvider implements MigrationProvider {
@@ -9,6 +10,7 @@ export class StaticMigrationProvider implements MigrationProvider {
     const dialect = this.dialect;
     return Promise.resolve({
       '0001-initial': { up: (db: Kysely<unknown>) => initial.up(db, dialect) },
+      '0002-gc': { up: (db: Kysely<unknown>) => gc.up(db) },
     });
   }
 }

@@ -20,6 +20,11 @@ export interface BlobStore {
   unlink(repository: string, digest: string): Promise<boolean>;
   /** Of `digests`, those linked to `repository`. */
   linkedAmong(repository: string, digests: string[]): Promise<Set<string>>;
+  /**
+   * Restarts the grace period of an unreferenced blob that a client is about to use (a HEAD
+   * that skips an upload, a mount, a re-upload), so GC does not take it from under a push.
+   */
+  touch(digest: string, now: number): Promise<void>;
   /** Changes the reference counts of blobs that exist; sets `unreferenced_since` when a count reaches 0. */
   adjustRefCounts(digests: string[], delta: 1 | -1, now: number): Promise<void>;
 }
@@ -75,6 +80,10 @@ export class KyselyBlobStore implements BlobStore {
       .where('digest', 'in', digests)
       .execute();
     return new Set(rows.map((r) => r.digest));
+  }
+
+  async touch(digest: string, now: number): Promise<void> {
+    await this.db.updateTable('blobs').set({ unreferenced_since: now }).where('digest', '=', digest).where('ref_count', '<=', 0).execute();
   }
 
   async adjustRefCounts(digests: string[], delta: 1 | -1, now: number): Promise<void> {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor';
 
 export interface ManifestRecord {
@@ -29,12 +30,18 @@ export interface ManifestStore {
   existingAmong(repository: string, digests: string[]): Promise<Set<string>>;
   /** Inserts the manifest and its references; false (and nothing written) when it already exists. */
   create(manifest: ManifestWithPayload, refs: ManifestReferences, now: number): Promise<boolean>;
-  /** The blobs a stored manifest references. */
-  blobRefs(repository: string, digest: string): Promise<string[]>;
+  /** What a stored manifest references: blobs and child manifests. */
+  references(repository: string, digest: string): Promise<ManifestReferences>;
   /** Deletes the manifest and its reference rows; true when it existed. */
   delete(repository: string, digest: string): Promise<boolean>;
   /** Manifests of `repository` whose subject is `subject`, oldest first. */
   listReferrers(repository: string, subject: string): Promise<ManifestRecord[]>;
+  /**
+   * Re-evaluates `unreferenced_since` of the given manifests after their tags or parents
+   * changed: null while a tag points at one or an index of the repository lists it, else
+   * the time it became unreferenced (kept if it already was).
+   */
+  refreshUnreferenced(repository: string, digests: string[], now: number): Promise<void>;
 }
 
 type Row = {
@@ -133,16 +140,19 @@ export class KyselyManifestStore implements ManifestStore {
     return true;
   }
 
-  async blobRefs(repository: string, digest: string): Promise<string[]> {
+  async references(repository: string, digest: string): Promise<ManifestReferences> {
     const rows = await this.db
       .selectFrom('manifest_refs')
-      .select('child_digest')
+      .select(['child_digest', 'child_kind'])
       .where('repository', '=', repository)
       .where('manifest_digest', '=', digest)
-      .where('child_kind', '=', 'blob')
       .execute();
-    return rows.map((r) => r.child_digest);
+    return {
+      blobs: rows.filter((r) => r.child_kind === 'blob').map((r) => r.child_digest),
+      manifests: rows.filter((r) => r.child_kind === 'manifest').map((r) => r.child_digest),
+    };
   }
+
 
   async delete(repository: string, digest: string): Promise<boolean> {
     await this.db.deleteFrom('manifest_refs').where('repository', '=', repository).where('manifest_digest', '=', digest).execute();
@@ -160,5 +170,19 @@ export class KyselyManifestStore implements ManifestStore {
       .orderBy('digest')
       .execute();
     return rows.map(toRecord);
+  }
+
+  async refreshUnreferenced(repository: string, digests: string[], now: number): Promise<void> {
+    if (digests.length === 0) return;
+    await this.db
+      .updateTable('manifests as m')
+      .set({
+        unreferenced_since: sql<number | null>`case when exists (select 1 from tags t where t.repository = m.repository and t.digest = m.digest)
+          or exists (select 1 from manifest_refs r where r.repository = m.repository and r.child_kind = 'manifest' and r.child_digest = m.digest)
+          then null else coalesce(m.unreferenced_since, ${now}) end`,
+      })
+      .where('m.repository', '=', repository)
+      .where('m.digest', 'in', digests)
+      .execute();
   }
 }

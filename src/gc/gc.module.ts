@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { BlobModule } from '../blob/blob.module';
+import { UploadModule } from '../upload/upload.module';
+import { GcController } from './gc.controller';
+import { GcScheduler } from './gc.scheduler';
+import { GcService } from './gc.service';
+
+@Module({
+  imports: [ScheduleModule.forRoot(), BlobModule, UploadModule],
+  controllers: [GcController],
+  providers: [GcService, GcScheduler],
+  exports: [GcService],
+})
+export class GcModule {}

@@ -1,0 +1,229 @@
+/**
+ * Online garbage collection: mark-and-sweep on maintained reference counts, no downtime.
+ *
+ * Marking is done continuously by every manifest write and delete (reference counts and
+ * `unreferenced_since`, in the same transaction as the write), so a GC pass only sweeps
+ * candidates read from indexes: its cost follows what there is to collect.
+ *
+ * A pass, holding the database lock `gc` so that only one runs at a time anywhere:
+ *  1. finishes content deletes a crashed earlier pass left queued (gc_pending_deletes);
+ *  2. ends expired upload sessions and their staged bytes;
+ *  3. deletes collectable manifests (referrers of a deleted subject; untagged manifests when
+ *     configured), each re-checked in the transaction that deletes it;
+ *  4. deletes blobs unreferenced for longer than the grace period: in one transaction per
+ *     batch it re-checks each, removes its repository links and row and queues its content;
+ *     then deletes the content and clears the queue. Metadata first, then bytes: a crash in
+ *     between leaves only queued orphan files, which step 1 of the next pass removes.
+ * Against uploads in this process, a per-digest lock (BlobLocks) covers the window between
+ * a blob's metadata delete and its content delete. Against manifest pushes, transactions do:
+ * a push checks its blobs are linked in the same transaction that references them, and GC
+ * deletes only rows whose reference count is still zero in its own transaction.
+ */
+import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { BlobLocks } from '../blob/blob-locks';
+import { Digest } from '../common/oci/digest';
+import { REGISTRY_CONFIG } from '../config/config.tokens';
+import type { RegistryConfig } from '../config/registry-config';
+import { removeManifest } from '../manifest/manifest-removal';
+import type { BlobCandidate, GcRunRecord } from '../metadata/stores/gc.store';
+import { UnitOfWork } from '../metadata/unit-of-work';
+import type { StorageDriver } from '../storage/storage-driver';
+import { storageKeys } from '../storage/storage-keys';
+import { STORAGE_DRIVER } from '../storage/storage.tokens';
+import { UploadService } from '../upload/upload.service';
+
+export interface GcReport {
+  id: string;
+  dryRun: boolean;
+  /** Blobs deleted (or, in a dry run, that would be). */
+  deletedLayers: number;
+  reclaimedBytes: number;
+  deletedManifests: number;
+  deletedUploads: number;
+  durationMs: number;
+  startedAt: string;
+}
+
+const BATCH = 500;
+const DELETE_CONCURRENCY = 16;
+const LOCK_TTL_MS = 15 * 60 * 1000;
+
+export class GcAlreadyRunning extends HttpException {
+  constructor() {
+    super('a garbage collection is already running', HttpStatus.CONFLICT);
+  }
+}
+
+@Injectable()
+export class GcService {
+  private readonly logger = new Logger(GcService.name);
+
+  constructor(
+    private readonly uow: UnitOfWork,
+    private readonly uploads: UploadService,
+    private readonly blobLocks: BlobLocks,
+    @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
+    @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+  ) {}
+
+  /** One pass. Throws GcAlreadyRunning when another holds the lock. */
+  async run(options: { dryRun?: boolean; trigger: GcRunRecord['trigger'] }): Promise<GcReport> {
+    const dryRun = options.dryRun ?? false;
+    const started = Date.now();
+    const holder = randomUUID();
+    if (!(await this.uow.run((stores) => stores.locks.acquire('gc', holder, LOCK_TTL_MS, Date.now())))) {
+      throw new GcAlreadyRunning();
+    }
+    const report: GcReport = {
+      id: holder,
+      dryRun,
+      deletedLayers: 0,
+      reclaimedBytes: 0,
+      deletedManifests: 0,
+      deletedUploads: 0,
+      durationMs: 0,
+      startedAt: new Date(started).toISOString(),
+    };
+    let error: string | null = null;
+    try {
+      if (dryRun) await this.preview(report);
+      else await this.sweep(report);
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      throw e;
+    } finally {
+      report.durationMs = Date.now() - started;
+      await this.uow.stores.gc.recordRun({
+        id: report.id,
+        trigger: options.trigger,
+        dryRun,
+        startedAt: started,
+        durationMs: report.durationMs,
+        deletedBlobs: report.deletedLayers,
+        reclaimedBytes: report.reclaimedBytes,
+        deletedManifests: report.deletedManifests,
+        deletedUploads: report.deletedUploads,
+        error,
+      });
+      await this.uow.stores.locks.release('gc', holder);
+    }
+    if (report.deletedLayers + report.deletedManifests + report.deletedUploads > 0 && !dryRun) {
+      this.logger.log(
+        `gc ${report.id}: ${report.deletedManifests} manifests, ${report.deletedLayers} blobs (${report.reclaimedBytes} bytes), ${report.deletedUploads} uploads in ${report.durationMs} ms`,
+      );
+    }
+    return report;
+  }
+
+  listRuns(limit: number): Promise<GcRunRecord[]> {
+    return this.uow.stores.gc.listRuns(limit);
+  }
+
+  private cutoff(): number {
+    return Date.now() - this.config.gc.graceMs;
+  }
+
+  /** What a pass would delete now (its first level: cascades show up in the next preview). */
+  private async preview(report: GcReport): Promise<void> {
+    const stores = this.uow.stores;
+    const untagged = this.config.gc.deleteUntagged;
+    report.deletedManifests = (await stores.gc.manifestCandidates(this.cutoff(), untagged, 1_000_000)).length;
+    let after: string | undefined;
+    for (;;) {
+      const batch = await stores.gc.blobCandidates(this.cutoff(), BATCH, after);
+      if (batch.length === 0) break;
+      report.deletedLayers += batch.length;
+      report.reclaimedBytes += batch.reduce((sum, b) => sum + b.size, 0);
+      after = batch[batch.length - 1]!.digest;
+    }
+    report.deletedUploads = (await stores.uploads.listIdleSince(Date.now() - this.config.uploadTimeoutMs, 1_000_000)).length;
+  }
+
+  private async sweep(report: GcReport): Promise<void> {
+    await this.finishPendingDeletes();
+    report.deletedUploads = await this.uploads.purgeExpired();
+    report.deletedManifests = await this.sweepManifests();
+    const blobs = await this.sweepBlobs();
+    report.deletedLayers = blobs.count;
+    report.reclaimedBytes = blobs.bytes;
+  }
+
+  private async sweepManifests(): Promise<number> {
+    const untagged = this.config.gc.deleteUntagged;
+    const cutoff = this.cutoff();
+    let deleted = 0;
+    for (;;) {
+      const batch = await this.uow.stores.gc.manifestCandidates(cutoff, untagged, BATCH);
+      let progressed = 0;
+      for (const candidate of batch) {
+        const removed = await this.uow.run(async (stores) => {
+          if (!(await stores.gc.isManifestCollectable(candidate, cutoff, untagged))) return false;
+          return removeManifest(stores, candidate.repository, candidate.digest, Date.now());
+        });
+        if (removed) progressed++;
+      }
+      deleted += progressed;
+      if (batch.length < BATCH || progressed === 0) return deleted;
+    }
+  }
+
+  private async sweepBlobs(): Promise<{ count: number; bytes: number }> {
+    // Read after the manifest sweep, so blobs it just released count from then on.
+    const cutoff = this.cutoff();
+    let count = 0;
+    let bytes = 0;
+    let after: string | undefined;
+    for (;;) {
+      const batch = await this.uow.stores.gc.blobCandidates(cutoff, BATCH, after);
+      if (batch.length === 0) return { count, bytes };
+      after = batch[batch.length - 1]!.digest;
+      const releases = new Map<string, () => void>();
+      for (const c of batch) {
+        const release = this.blobLocks.tryAcquire(c.digest); // busy: an upload is committing it
+        if (release) releases.set(c.digest, release);
+      }
+      try {
+        const deleted = await this.uow.run((stores) => stores.gc.deleteCollectableBlobs([...releases.keys()], cutoff, Date.now()));
+        await this.deleteContent(deleted);
+        count += deleted.length;
+        bytes += deleted.reduce((sum, b) => sum + b.size, 0);
+      } finally {
+        for (const release of releases.values()) release();
+      }
+    }
+  }
+
+  /** Content of queued blobs whose metadata is gone (a crash after an earlier pass's commit). */
+  private async finishPendingDeletes(): Promise<void> {
+    for (;;) {
+      const pending = await this.uow.stores.gc.pendingDeletes(BATCH);
+      if (pending.length === 0) return;
+      const releases: (() => void)[] = [];
+      const mine: BlobCandidate[] = [];
+      for (const p of pending) {
+        const release = this.blobLocks.tryAcquire(p.digest);
+        if (release) {
+          releases.push(release);
+          mine.push(p);
+        }
+      }
+      try {
+        // A digest uploaded again since it was queued is live: keep its bytes.
+        const live = await this.uow.stores.gc.existingBlobs(mine.map((p) => p.digest));
+        await this.deleteContent(mine.filter((p) => !live.has(p.digest)));
+        await this.uow.stores.gc.completePendingDeletes(mine.filter((p) => live.has(p.digest)).map((p) => p.digest));
+      } finally {
+        for (const release of releases) release();
+      }
+      if (mine.length < pending.length) return; // the rest is busy; next pass
+    }
+  }
+
+  private async deleteContent(blobs: BlobCandidate[]): Promise<void> {
+    for (let i = 0; i < blobs.length; i += DELETE_CONCURRENCY) {
+      await Promise.all(blobs.slice(i, i + DELETE_CONCURRENCY).map((b) => this.driver.delete(storageKeys.blob(b.digest as Digest))));
+    }
+    await this.uow.stores.gc.completePendingDeletes(blobs.map((b) => b.digest));
+  }
+}
