@@ -6,6 +6,7 @@
  * storage key can, so listings skip them and GC's orphan sweep can remove them.
  */
 import { randomBytes } from 'node:crypto';
+import type { Dir } from 'node:fs';
 import { mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -131,27 +132,27 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
-    let dir;
+  /** The directory of a prefix, or undefined when it does not exist (an empty listing). */
+  private async openDir(prefix: string): Promise<Dir | undefined> {
     try {
-      dir = await opendir(this.path(prefix));
+      return await opendir(this.path(prefix));
     } catch (error) {
-      if (isNotFound(error)) return;
+      if (isNotFound(error)) return undefined;
       return this.fail(prefix, error);
     }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const dir = await this.openDir(prefix);
+    if (!dir) return;
     for await (const entry of dir) {
       if (!entry.name.startsWith('.tmp-')) yield entry.name;
     }
   }
 
   async *walk(prefix: string): AsyncIterable<StorageEntry> {
-    let dir;
-    try {
-      dir = await opendir(this.path(prefix));
-    } catch (error) {
-      if (isNotFound(error)) return;
-      return this.fail(prefix, error);
-    }
+    const dir = await this.openDir(prefix);
+    if (!dir) return;
     for await (const entry of dir) {
       const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`;
       if (entry.isDirectory()) {

@@ -42,6 +42,11 @@ export interface ManifestStore {
    * the time it became unreferenced (kept if it already was).
    */
   refreshUnreferenced(repository: string, digests: string[], now: number): Promise<void>;
+  /**
+   * Restarts the GC clock of the untagged referrers of `subject` (its deletion is what makes
+   * them collectable, so their grace period counts from now, not from their own push).
+   */
+  restartReferrersClock(repository: string, subject: string, now: number): Promise<void>;
 }
 
 type Row = {
@@ -183,6 +188,16 @@ export class KyselyManifestStore implements ManifestStore {
       })
       .where('m.repository', '=', repository)
       .where('m.digest', 'in', digests)
+      .execute();
+  }
+
+  async restartReferrersClock(repository: string, subject: string, now: number): Promise<void> {
+    await this.db
+      .updateTable('manifests')
+      .set({ unreferenced_since: now })
+      .where('repository', '=', repository)
+      .where('subject_digest', '=', subject)
+      .where('unreferenced_since', 'is not', null)
       .execute();
   }
 }
