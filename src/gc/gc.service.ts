@@ -124,11 +124,21 @@ export class GcService {
     return Date.now() - this.config.gc.graceMs;
   }
 
-  /** What a pass would delete now (its first level: cascades show up in the next preview). */
+  /**
+   * What a pass would delete now: its manifests, the blobs they release when there is no grace
+   * period (a pass collects those at once), and the blobs already collectable. Deeper cascades
+   * (the children of a deleted index) show up in the next preview, as they go in the next pass.
+   */
   private async preview(report: GcReport): Promise<void> {
     const stores = this.uow.stores;
     const untagged = this.config.gc.deleteUntagged;
-    report.deletedManifests = (await stores.gc.manifestCandidates(this.cutoff(), untagged, 1_000_000)).length;
+    const cutoff = this.cutoff();
+    report.deletedManifests = (await stores.gc.manifestCandidates(cutoff, untagged, 1_000_000)).length;
+    if (this.config.gc.graceMs === 0) {
+      const released = await stores.gc.blobsReleasedByManifestCandidates(cutoff, untagged);
+      report.deletedLayers += released.length;
+      report.reclaimedBytes += released.reduce((sum, b) => sum + b.size, 0);
+    }
     let after: string | undefined;
     for (;;) {
       const batch = await stores.gc.blobCandidates(this.cutoff(), BATCH, after);

@@ -54,14 +54,17 @@ export class UploadService {
     const key = storageKeys.uploadData(id);
     const hash = createDigestHash(digestAlgorithm(digest));
     const counter = { bytes: 0 };
-    try {
-      await this.driver.append(key, 0, UploadHasher.tap(body, hash, counter));
-      const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
-      if (actual !== digest) throw OciError.digestInvalid({ expected: digest, actual });
-      return await this.blobs.commitStaged(name, key, digest, counter.bytes);
-    } finally {
-      await this.driver.delete(storageKeys.uploadDir(id));
-    }
+    // Under the session lock like any upload, so GC's purge never takes its staging dir.
+    return this.exclusive(id, async () => {
+      try {
+        await this.driver.append(key, 0, UploadHasher.tap(body, hash, counter));
+        const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
+        if (actual !== digest) throw OciError.digestInvalid({ expected: digest, actual });
+        return await this.blobs.commitStaged(name, key, digest, counter.bytes);
+      } finally {
+        await this.driver.delete(storageKeys.uploadDir(id));
+      }
+    });
   }
 
   /** The session, if it belongs to `name` and has not expired; BLOB_UPLOAD_UNKNOWN otherwise. */
@@ -108,7 +111,11 @@ export class UploadService {
         await this.discard(id);
         throw OciError.digestInvalid({ expected: digest, actual });
       }
-      return this.blobs.commitStaged(name, storageKeys.uploadData(id), digest, size, id);
+      const blob = await this.blobs.commitStaged(name, storageKeys.uploadData(id), digest, size, id);
+      // The staged file was moved (or dropped); its now empty directory goes with the session,
+      // or GC would later count it as an expired upload.
+      await this.driver.delete(storageKeys.uploadDir(id));
+      return blob;
     });
   }
 

@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import type { GcReport } from '../../src/gc/gc.service';
+import type { RegistryStats } from '../../src/stats/stats.service';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -230,6 +232,10 @@ export async function abortMidBody(
   request.destroy();
 }
 
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -262,6 +268,8 @@ export interface ImageOptions {
   artifactType?: string;
   subject?: Descriptor;
   annotations?: Record<string, string>;
+  /** PUT the manifest by its digest instead of by `tag` (which then only seeds the default content). */
+  untagged?: boolean;
 }
 
 /** An OCI distribution client bound to one registry base URL (`http://host:port`). */
@@ -333,8 +341,9 @@ export class OciClient {
     if (options.subject) manifest['subject'] = options.subject;
     if (options.annotations) manifest['annotations'] = options.annotations;
     const bytes = Buffer.from(JSON.stringify(manifest, null, 2));
-    const res = await this.putManifest(repo, tag, bytes, mediaType);
+    const res = await this.putManifest(repo, options.untagged ? sha256(bytes) : tag, bytes, mediaType);
     if (res.status !== 201) throw new Error(`push manifest ${repo}:${tag}: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
     return { repo, tag, digest: sha256(bytes), bytes, mediaType, config: configDescriptor, layers: layerDescriptors };
   }
 
@@ -356,6 +365,69 @@ export class OciClient {
     const res = await this.fetch(`/v2/${repo}/blobs/${digest}`);
     if (res.status !== 200) throw new Error(`GET blob ${digest} from ${repo}: ${res.status}`);
     return Buffer.from(await res.arrayBuffer());
+  }
+
+  /** GET a blob that must exist and hash to its digest (and have `size` bytes, when given). */
+  async getVerifiedBlob(repo: string, digest: string, size?: number): Promise<Buffer> {
+    const bytes = await this.getBlob(repo, digest);
+    const algorithm = digest.split(':')[0] as DigestAlgorithm;
+    if (digestOf(bytes, algorithm) !== digest) throw new Error(`blob ${digest} of ${repo} is served with other bytes (${digestOf(bytes, algorithm)})`);
+    if (size !== undefined && bytes.length !== size) throw new Error(`blob ${digest} of ${repo}: ${bytes.length} bytes, descriptor says ${size}`);
+    return bytes;
+  }
+
+  /**
+   * Pulls `reference` as a client would and verifies it: the manifest (its digest header and
+   * bytes; the exact bytes when `expected` is given), then, recursively for an index, every
+   * blob it references, each sha256-verified. Answers the verified blob digests.
+   */
+  async pullVerified(repo: string, reference: string, expected?: Buffer): Promise<string[]> {
+    const res = await this.fetch(`/v2/${repo}/manifests/${reference}`, {
+      headers: { Accept: [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ') },
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    if (res.status !== 200) throw new Error(`pull ${repo}@${reference}: ${res.status} ${body.toString().slice(0, 300)}`);
+    const digest = sha256(body);
+    if (res.headers.get('docker-content-digest') !== digest) throw new Error(`pull ${repo}@${reference}: Docker-Content-Digest does not match the body`);
+    if (expected !== undefined && !body.equals(expected)) throw new Error(`pull ${repo}@${reference}: the manifest bytes differ from those pushed`);
+    const json = JSON.parse(body.toString('utf8')) as { config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
+    const verified: string[] = [];
+    for (const child of json.manifests ?? []) verified.push(...(await this.pullVerified(repo, child.digest)));
+    for (const blob of [...(json.config ? [json.config] : []), ...(json.layers ?? [])]) {
+      await this.getVerifiedBlob(repo, blob.digest, blob.size);
+      verified.push(blob.digest);
+    }
+    return verified;
+  }
+
+  /** DELETE a manifest by tag or digest; answers the status. */
+  async deleteManifest(repo: string, reference: string): Promise<number> {
+    const res = await this.fetch(`/v2/${repo}/manifests/${reference}`, { method: 'DELETE' });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  /** POST /_gc[?dryRun=true]: the status and, on 200, the report. */
+  async tryGc(options: { dryRun?: boolean } = {}): Promise<{ status: number; report?: GcReport }> {
+    const res = await this.fetch(`/_gc${options.dryRun ? '?dryRun=true' : ''}`, { method: 'POST' });
+    if (res.status !== 200) {
+      await res.arrayBuffer();
+      return { status: res.status };
+    }
+    return { status: 200, report: (await res.json()) as GcReport };
+  }
+
+  /** A GC pass that must succeed (200); its report. */
+  async gc(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    const { status, report } = await this.tryGc(options);
+    if (status !== 200 || report === undefined) throw new Error(`POST /_gc: ${status}`);
+    return report;
+  }
+
+  async stats(): Promise<RegistryStats> {
+    const res = await this.fetch('/_stats');
+    if (res.status !== 200) throw new Error(`GET /_stats: ${res.status}`);
+    return (await res.json()) as RegistryStats;
   }
 }
 

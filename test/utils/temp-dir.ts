@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export function makeTempDir(prefix = 'registry-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+/** A new empty directory under `parent` (the OS temp dir by default). */
+export function makeTempDir(prefix = 'registry-test-', parent = tmpdir()): string {
+  return mkdtempSync(join(parent, prefix));
 }
 
 export function removeDir(dir: string): void {

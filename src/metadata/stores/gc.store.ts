@@ -46,6 +46,11 @@ export interface GcStore {
    */
   manifestCandidates(cutoff: number, untagged: boolean, limit: number): Promise<ManifestCandidate[]>;
   isManifestCollectable(candidate: ManifestCandidate, cutoff: number, untagged: boolean): Promise<boolean>;
+  /**
+   * Referenced blobs that deleting every current manifest candidate would leave unreferenced
+   * (for a dry run: with no grace period, a pass collects them right after those manifests).
+   */
+  blobsReleasedByManifestCandidates(cutoff: number, untagged: boolean): Promise<BlobCandidate[]>;
   /** Blob contents whose metadata is gone but whose bytes may still be in storage. */
   pendingDeletes(limit: number): Promise<BlobCandidate[]>;
   completePendingDeletes(digests: string[]): Promise<void>;
@@ -118,6 +123,23 @@ export class KyselyGcStore implements GcStore {
       .where(this.collectable(untagged))
       .executeTakeFirst();
     return row !== undefined;
+  }
+
+  async blobsReleasedByManifestCandidates(cutoff: number, untagged: boolean): Promise<BlobCandidate[]> {
+    const rows = await this.db
+      .selectFrom('manifest_refs as r')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository', '=', 'r.repository').onRef('m.digest', '=', 'r.manifest_digest'))
+      .innerJoin('blobs as b', 'b.digest', 'r.child_digest')
+      .select(['b.digest', 'b.size'])
+      .where('r.child_kind', '=', 'blob')
+      .where('b.ref_count', '>', 0)
+      .where('m.unreferenced_since', '<=', cutoff)
+      .where(this.collectable(untagged))
+      .groupBy(['b.digest', 'b.size', 'b.ref_count'])
+      .having(sql<boolean>`b.ref_count - count(*) <= 0`)
+      .orderBy('b.digest')
+      .execute();
+    return rows.map((r) => ({ digest: r.digest, size: Number(r.size) }));
   }
 
   async pendingDeletes(limit: number): Promise<BlobCandidate[]> {
