@@ -1,6 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial';
 import * as gc from './0002-gc';
+import * as blobCandidates from './0003-blob-candidates-index';
 
 /** Migrations compiled into the app (no directory scanning), in order. */
 export class StaticMigrationProvider implements MigrationProvider {
@@ -11,6 +12,7 @@ export class StaticMigrationProvider implements MigrationProvider {
     return Promise.resolve({
       '0001-initial': { up: (db: Kysely<unknown>) => initial.up(db, dialect) },
       '0002-gc': { up: (db: Kysely<unknown>) => gc.up(db) },
+      '0003-blob-candidates-index': { up: (db: Kysely<unknown>) => blobCandidates.up(db) },
     });
   }
 }
