@@ -231,9 +231,12 @@ export class GcService {
   }
 
   private async deleteContent(blobs: BlobCandidate[]): Promise<void> {
-    for (let i = 0; i < blobs.length; i += DELETE_CONCURRENCY) {
-      await Promise.all(blobs.slice(i, i + DELETE_CONCURRENCY).map((b) => this.driver.delete(storageKeys.blob(b.digest as Digest))));
-    }
+    // A pool that keeps DELETE_CONCURRENCY deletes in flight (not groups that wait for their slowest).
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < blobs.length) await this.driver.delete(storageKeys.blob(blobs[next++]!.digest as Digest));
+    };
+    await Promise.all(Array.from({ length: Math.min(DELETE_CONCURRENCY, blobs.length) }, worker));
     await this.uow.stores.gc.completePendingDeletes(blobs.map((b) => b.digest));
   }
 }
