@@ -100,7 +100,7 @@ export class GcService {
         dryRun,
         startedAt: started,
         durationMs: report.durationMs,
-        deletedBlobs: report.deletedLayers,
+        deletedLayers: report.deletedLayers,
         reclaimedBytes: report.reclaimedBytes,
         deletedManifests: report.deletedManifests,
         deletedUploads: report.deletedUploads,

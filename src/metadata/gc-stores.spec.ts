@@ -263,7 +263,7 @@ describe('GcStore: run history', () => {
     dryRun: false,
     startedAt,
     durationMs: 5,
-    deletedBlobs: 1,
+    deletedLayers: 1,
     reclaimedBytes: 2 ** 40,
     deletedManifests: 2,
     deletedUploads: 3,

@@ -169,14 +169,14 @@ describe('GC dry run and run history (e2e)', () => {
         dryRun: r.dryRun,
         startedAt: Date.parse(r.startedAt),
         durationMs: r.durationMs,
-        deletedBlobs: r.deletedLayers,
+        deletedLayers: r.deletedLayers,
         reclaimedBytes: r.reclaimedBytes,
         deletedManifests: r.deletedManifests,
         deletedUploads: r.deletedUploads,
         error: null,
       })),
     );
-    expect(runs.slice(0, 3).map((r) => [r['dryRun'], r['deletedBlobs'], r['reclaimedBytes']])).toEqual([
+    expect(runs.slice(0, 3).map((r) => [r['dryRun'], r['deletedLayers'], r['reclaimedBytes']])).toEqual([
       [false, 0, 0],
       [false, 1, 1_234],
       [true, 1, 1_234],

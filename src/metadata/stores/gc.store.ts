@@ -17,7 +17,7 @@ export interface GcRunRecord {
   dryRun: boolean;
   startedAt: number;
   durationMs: number;
-  deletedBlobs: number;
+  deletedLayers: number;
   reclaimedBytes: number;
   deletedManifests: number;
   deletedUploads: number;
@@ -166,7 +166,7 @@ export class KyselyGcStore implements GcStore {
         dry_run: run.dryRun ? 1 : 0,
         started_at: run.startedAt,
         duration_ms: run.durationMs,
-        deleted_blobs: run.deletedBlobs,
+        deleted_blobs: run.deletedLayers,
         reclaimed_bytes: run.reclaimedBytes,
         deleted_manifests: run.deletedManifests,
         deleted_uploads: run.deletedUploads,
@@ -183,7 +183,7 @@ export class KyselyGcStore implements GcStore {
       dryRun: Number(r.dry_run) === 1,
       startedAt: Number(r.started_at),
       durationMs: Number(r.duration_ms),
-      deletedBlobs: Number(r.deleted_blobs),
+      deletedLayers: Number(r.deleted_blobs),
       reclaimedBytes: Number(r.reclaimed_bytes),
       deletedManifests: Number(r.deleted_manifests),
       deletedUploads: Number(r.deleted_uploads),
