@@ -13,7 +13,8 @@
  *  4. deletes blobs unreferenced for longer than the grace period: in one transaction per
  *     batch it re-checks each, removes its repository links and row and queues its content;
  *     then deletes the content and clears the queue. Metadata first, then bytes: a crash in
- *     between leaves only queued orphan files, which step 1 of the next pass removes.
+ *     between leaves only queued orphan files, which step 1 of the next pass removes;
+ *  5. forgets repositories left with nothing in them, so they leave the catalog.
  * Against uploads in this process, a per-digest lock (BlobLocks) covers the window between
  * a blob's metadata delete and its content delete. Against manifest pushes, transactions do:
  * a push checks its blobs are linked in the same transaction that references them, and GC
@@ -157,6 +158,8 @@ export class GcService {
     const blobs = await this.sweepBlobs();
     report.deletedLayers = blobs.count;
     report.reclaimedBytes = blobs.bytes;
+    // Checked and deleted in one transaction: a push re-creates its repository in its own.
+    await this.uow.run((stores) => stores.gc.deleteEmptyRepositories());
   }
 
   private async sweepManifests(): Promise<number> {

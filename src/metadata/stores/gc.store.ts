@@ -56,6 +56,11 @@ export interface GcStore {
   completePendingDeletes(digests: string[]): Promise<void>;
   /** Whether a blob row exists (an upload may have re-created a queued digest). */
   existingBlobs(digests: string[]): Promise<Set<string>>;
+  /**
+   * Deletes repositories left with nothing (no manifest, tag, blob link or upload session),
+   * so that they leave the catalog; returns their names.
+   */
+  deleteEmptyRepositories(): Promise<string[]>;
   recordRun(run: GcRunRecord): Promise<void>;
   listRuns(limit: number): Promise<GcRunRecord[]>;
 }
@@ -155,6 +160,19 @@ export class KyselyGcStore implements GcStore {
     if (digests.length === 0) return new Set();
     const rows = await this.db.selectFrom('blobs').select('digest').where('digest', 'in', digests).execute();
     return new Set(rows.map((r) => r.digest));
+  }
+
+  async deleteEmptyRepositories(): Promise<string[]> {
+    const empty = this.db
+      .selectFrom('repositories as r')
+      .select('r.name')
+      .where(sql<boolean>`not exists (select 1 from manifests m where m.repository = r.name)`)
+      .where(sql<boolean>`not exists (select 1 from tags t where t.repository = r.name)`)
+      .where(sql<boolean>`not exists (select 1 from repository_blobs rb where rb.repository = r.name)`)
+      .where(sql<boolean>`not exists (select 1 from uploads u where u.repository = r.name)`);
+    const names = (await empty.execute()).map((r) => r.name);
+    if (names.length > 0) await this.db.deleteFrom('repositories').where('name', 'in', names).execute();
+    return names;
   }
 
   async recordRun(run: GcRunRecord): Promise<void> {
