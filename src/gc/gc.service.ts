@@ -23,7 +23,7 @@
 import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { BlobLocks } from '../blob/blob-locks';
-import { Digest } from '../common/oci/digest';
+import { Digest, tryParseDigest } from '../common/oci/digest';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import { removeManifest } from '../manifest/manifest-removal';
@@ -42,11 +42,16 @@ export interface GcReport {
   reclaimedBytes: number;
   deletedManifests: number;
   deletedUploads: number;
+  /** Blob files no metadata knows (an upload cut off between its rename and its commit). */
+  deletedOrphanFiles: number;
   durationMs: number;
   startedAt: string;
 }
 
 const BATCH = 500;
+/** Of the 256 two-hex shards of the blob store, how many one pass checks for orphan files. */
+const ORPHAN_SHARDS_PER_PASS = 16;
+const ALGORITHMS = ['sha256', 'sha512'] as const;
 const DELETE_CONCURRENCY = 16;
 const LOCK_TTL_MS = 15 * 60 * 1000;
 
@@ -83,6 +88,7 @@ export class GcService {
       reclaimedBytes: 0,
       deletedManifests: 0,
       deletedUploads: 0,
+      deletedOrphanFiles: 0,
       durationMs: 0,
       startedAt: new Date(started).toISOString(),
     };
@@ -160,6 +166,50 @@ export class GcService {
     report.reclaimedBytes = blobs.bytes;
     // Checked and deleted in one transaction: a push re-creates its repository in its own.
     await this.uow.run((stores) => stores.gc.deleteEmptyRepositories());
+    report.deletedOrphanFiles = await this.sweepOrphanShards();
+  }
+
+  private nextShard = Math.floor(Math.random() * 256);
+
+  /**
+   * An upload that dies between renaming its bytes into place and committing their metadata
+   * leaves a blob file no row knows. Nothing records it (recording it first would cost every
+   * push a durable write), so each pass checks a few shards of the store in turn: the whole
+   * store every 256 / ORPHAN_SHARDS_PER_PASS passes, at a small, bounded cost per pass. A
+   * file is deleted only when it is older than the grace period, no row knows it, and no
+   * upload is committing it (its BlobLocks lock is free and held by us while we delete).
+   */
+  private async sweepOrphanShards(): Promise<number> {
+    const cutoff = this.cutoff();
+    let deleted = 0;
+    for (let i = 0; i < ORPHAN_SHARDS_PER_PASS; i++) {
+      const shard = (this.nextShard++ % 256).toString(16).padStart(2, '0');
+      for (const algorithm of ALGORITHMS) {
+        const prefix = `${storageKeys.blobsRoot}/${algorithm}/${shard}`;
+        const digests: string[] = [];
+        for await (const hex of this.driver.list(prefix)) {
+          const digest = tryParseDigest(`${algorithm}:${hex}`); // anything else is not ours to judge
+          if (digest) digests.push(digest);
+        }
+        if (digests.length === 0) continue;
+        const known = await this.uow.stores.gc.existingBlobs(digests);
+        for (const digest of digests.filter((d) => !known.has(d))) {
+          const release = this.blobLocks.tryAcquire(digest);
+          if (!release) continue;
+          try {
+            const key = storageKeys.blob(digest as Digest);
+            const stat = await this.driver.stat(key);
+            if (!stat || stat.modifiedAt.getTime() > cutoff) continue;
+            if ((await this.uow.stores.gc.existingBlobs([digest])).size > 0) continue;
+            await this.driver.delete(key);
+            deleted++;
+          } finally {
+            release();
+          }
+        }
+      }
+    }
+    return deleted;
   }
 
   private async sweepManifests(): Promise<number> {

@@ -239,3 +239,41 @@ describe('GC after a crash between a metadata delete and its content delete (e2e
     }
   });
 });
+
+describe('GC after a crash between an upload renaming its bytes into place and committing them (e2e)', () => {
+  let registry: RunningRegistry;
+  let client: OciClient;
+
+  beforeAll(async () => {
+    registry = await startRegistry({ env: { REGISTRY_GC_GRACE: '3600', REGISTRY_GC_INTERVAL: '0' } });
+    client = new OciClient(registry.url);
+  });
+  afterAll(async () => {
+    await registry.stop();
+  });
+
+  it('deletes an old blob file no metadata knows within a full round of passes, and keeps young or known ones', async () => {
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    const plant = (data: Buffer, mtime?: Date): string => {
+      const file = blobFile(registry.dataDir, sha256(data));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, data);
+      if (mtime) fs.utimesSync(file, mtime, mtime);
+      return file;
+    };
+    const orphan = plant(deterministicBytes(1_500, 'cut-off-upload'), twoHoursAgo);
+    const young = plant(deterministicBytes(1_600, 'cut-off-just-now'));
+    const knownData = deterministicBytes(1_700, 'known-blob');
+    await client.pushBlob('orphans/a', knownData);
+    const known = blobFile(registry.dataDir, sha256(knownData));
+    fs.utimesSync(known, twoHoursAgo, twoHoursAgo); // old on disk, but a row knows it
+
+    let deletedOrphans = 0;
+    for (let pass = 0; pass < 16; pass++) deletedOrphans += (await client.gc()).deletedOrphanFiles;
+
+    expect(deletedOrphans).toBe(1);
+    expect(fs.existsSync(orphan)).toBe(false);
+    expect(fs.existsSync(young)).toBe(true);
+    expect((await client.getVerifiedBlob('orphans/a', sha256(knownData))).equals(knownData)).toBe(true);
+  });
+});
