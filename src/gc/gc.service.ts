@@ -111,6 +111,7 @@ export class GcService {
         reclaimedBytes: report.reclaimedBytes,
         deletedManifests: report.deletedManifests,
         deletedUploads: report.deletedUploads,
+        deletedOrphanFiles: report.deletedOrphanFiles,
         error,
       });
       await this.uow.stores.locks.release('gc', holder);

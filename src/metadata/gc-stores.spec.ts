@@ -267,6 +267,7 @@ describe('GcStore: run history', () => {
     reclaimedBytes: 2 ** 40,
     deletedManifests: 2,
     deletedUploads: 3,
+    deletedOrphanFiles: 4,
     error: null,
     ...extra,
   });

@@ -54,6 +54,7 @@ export interface Database {
     reclaimed_bytes: number;
     deleted_manifests: number;
     deleted_uploads: number;
+    deleted_orphan_files: Generated<number>;
     error: string | null;
   };
 }

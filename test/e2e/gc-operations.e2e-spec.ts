@@ -173,6 +173,7 @@ describe('GC dry run and run history (e2e)', () => {
         reclaimedBytes: r.reclaimedBytes,
         deletedManifests: r.deletedManifests,
         deletedUploads: r.deletedUploads,
+        deletedOrphanFiles: r.deletedOrphanFiles,
         error: null,
       })),
     );

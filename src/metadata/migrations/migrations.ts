@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as initial from './0001-initial';
 import * as gc from './0002-gc';
 import * as blobCandidates from './0003-blob-candidates-index';
+import * as gcOrphanFiles from './0004-gc-orphan-files';
 
 /** Migrations compiled into the app (no directory scanning), in order. */
 export class StaticMigrationProvider implements MigrationProvider {
@@ -13,6 +14,7 @@ export class StaticMigrationProvider implements MigrationProvider {
       '0001-initial': { up: (db: Kysely<unknown>) => initial.up(db, dialect) },
       '0002-gc': { up: (db: Kysely<unknown>) => gc.up(db) },
       '0003-blob-candidates-index': { up: (db: Kysely<unknown>) => blobCandidates.up(db) },
+      '0004-gc-orphan-files': { up: (db: Kysely<unknown>) => gcOrphanFiles.up(db) },
     });
   }
 }

@@ -21,6 +21,7 @@ export interface GcRunRecord {
   reclaimedBytes: number;
   deletedManifests: number;
   deletedUploads: number;
+  deletedOrphanFiles: number;
   error: string | null;
 }
 
@@ -188,6 +189,7 @@ export class KyselyGcStore implements GcStore {
         reclaimed_bytes: run.reclaimedBytes,
         deleted_manifests: run.deletedManifests,
         deleted_uploads: run.deletedUploads,
+        deleted_orphan_files: run.deletedOrphanFiles,
         error: run.error,
       })
       .execute();
@@ -205,6 +207,7 @@ export class KyselyGcStore implements GcStore {
       reclaimedBytes: Number(r.reclaimed_bytes),
       deletedManifests: Number(r.deleted_manifests),
       deletedUploads: Number(r.deleted_uploads),
+      deletedOrphanFiles: Number(r.deleted_orphan_files),
       error: r.error,
     }));
   }
