@@ -13,9 +13,21 @@
  */
 import { Containerd } from '../utils/clients';
 import { OciLayout, diffLayouts } from '../utils/images';
-import { RecordedRequest, completedUploads, downloadedBlobBytes, expectMountedNotUploaded, uploadedBytes } from '../utils/recording-proxy';
-import { deleteManifest, expectIdenticalImage, fetchManifest, tagsOf } from '../utils/registry-checks';
-import { COMMAND_TIMEOUT_MS, STEP_TIMEOUT_MS, describeRealClient } from '../utils/real-clients';
+import { RecordedRequest, uploadedBytes } from '../utils/recording-proxy';
+import { expectIdenticalImage } from '../utils/registry-checks';
+import {
+  COMMAND_TIMEOUT_MS,
+  STEP_TIMEOUT_MS,
+  big2SharedBaseLayers,
+  describeRealClient,
+  expectBig2DeletedLeavingBigIdentical,
+  expectBig2PushedIdenticallyWithMountedBase,
+  expectManifestDeletedByDigest,
+  expectNewLayersDownloaded,
+  expectPushedIdentically,
+  expectTagServes,
+  expectTagsAfterTaggingTinyV1,
+} from '../utils/real-clients';
 
 /** Namespace the test images are imported into and pushed from. */
 const NS = 'e2e';
@@ -59,27 +71,18 @@ describeRealClient('ctr', 'ctr (containerd) against the registry', (run) => {
   };
 
   it('pushes tiny and big (imported OCI archives), keeping manifests and blobs byte-identical', async () => {
-    const { images, url, repo } = run();
     for (const name of ['tiny', 'big'] as const) {
       await importImage(name);
-      const seen = await push(name);
-      const uploaded = completedUploads(seen, repo(name));
-      const m = images.manifest(name);
-      for (const digest of [m.config, ...m.layers.map((l) => l.digest)]) expect(uploaded.has(digest)).toBe(true);
-      await expectIdenticalImage(url, repo(name), 'latest', images.layout(name));
+      await expectPushedIdentically(run(), name, await push(name));
     }
   }, STEP_TIMEOUT_MS);
 
   it('after pulling big, pushes big2 by mounting the shared base layer from e2e/ctr/big instead of uploading it', async () => {
-    const { images, url, repo, ref } = run();
-    const [base, own] = images.manifest('big2').layers;
-    expect(base.digest).toBe(images.manifest('big').layers[0].digest); // the fixture's premise
+    const { images, ref } = run();
+    const layers = big2SharedBaseLayers(images);
     await ctr(NS, ['images', 'pull', '--plain-http', ref('big')]); // labels the base layer with its source repository
     await importImage('big2');
-    const seen = await push('big2');
-    expectMountedNotUploaded(seen, { repo: repo('big2'), from: repo('big'), digest: base.digest, size: base.size });
-    expect(completedUploads(seen, repo('big2')).has(own.digest)).toBe(true);
-    await expectIdenticalImage(url, repo('big2'), 'latest', images.layout('big2'));
+    await expectBig2PushedIdenticallyWithMountedBase(run(), await push('big2'), layers);
   }, STEP_TIMEOUT_MS);
 
   it('pulls tiny, big and big2 back into an empty namespace (unpacked) byte-identically', async () => {
@@ -89,10 +92,7 @@ describeRealClient('ctr', 'ctr (containerd) against the registry', (run) => {
       const { seen, layout } = await pullBack(name);
       expect(await diffLayouts(layout, images.layout(name))).toEqual([]);
       // every layer the namespace did not have yet came from the registry
-      for (const layer of images.manifest(name).layers.filter((l) => !have.has(l.digest))) {
-        expect(downloadedBlobBytes(seen, layer.digest)).toBeGreaterThanOrEqual(layer.size);
-        have.add(layer.digest);
-      }
+      expectNewLayersDownloaded(seen, images.manifest(name).layers, have);
     }
   }, STEP_TIMEOUT_MS);
 
@@ -106,30 +106,15 @@ describeRealClient('ctr', 'ctr (containerd) against the registry', (run) => {
   }, STEP_TIMEOUT_MS);
 
   it('tags within a repository without re-uploading and lists tags over HTTP', async () => {
-    const { images, url, repo } = run();
+    const { images } = run();
     const seen = await push('tiny', 'v1');
     expect(uploadedBytes(seen)).toBe(0);
-    const v1 = await fetchManifest(url, repo('tiny'), 'v1');
-    expect([v1.status, v1.digest]).toEqual([200, images.summary('tiny').digest]);
-    expect(await tagsOf(url, repo('tiny'))).toEqual(['latest', 'v1']);
-    for (const name of ['big', 'big2', 'multi'] as const) expect(await tagsOf(url, repo(name))).toEqual(['latest']);
+    await expectTagServes(run(), 'tiny', 'v1', images.summary('tiny').digest);
+    await expectTagsAfterTaggingTinyV1(run());
   }, STEP_TIMEOUT_MS);
 
   it('deletes manifests by digest over HTTP (an index, then an image sharing layers with big)', async () => {
-    const { images, url, repo } = run();
-    const multi = images.summary('multi').digest;
-    expect(await deleteManifest(url, repo('multi'), multi)).toBe(202);
-    expect((await fetchManifest(url, repo('multi'), multi)).status).toBe(404);
-    expect((await fetchManifest(url, repo('multi'), 'latest')).status).toBe(404);
-    expect(await tagsOf(url, repo('multi'))).toEqual([]);
-
-    const big2 = images.summary('big2').digest;
-    expect(await deleteManifest(url, repo('big2'), big2)).toBe(202);
-    expect((await fetchManifest(url, repo('big2'), big2)).status).toBe(404);
-    expect((await fetchManifest(url, repo('big2'), 'latest')).status).toBe(404);
-    expect(await tagsOf(url, repo('big2'))).toEqual([]);
-
-    // big shares its base layer with the deleted big2 and must still be whole
-    await expectIdenticalImage(url, repo('big'), 'latest', images.layout('big'));
+    await expectManifestDeletedByDigest(run(), 'multi', run().images.summary('multi').digest);
+    await expectBig2DeletedLeavingBigIdentical(run());
   }, STEP_TIMEOUT_MS);
 });

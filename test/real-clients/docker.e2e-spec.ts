@@ -8,22 +8,29 @@
  * base layer is asserted.
  */
 import { Dockerd } from '../utils/clients';
-import { ImageContent } from '../utils/images';
-import { completedUploads, downloadedBlobBytes, expectMountedNotUploaded, uploadedBytes } from '../utils/recording-proxy';
-import { ServedImage, deleteManifest, expectSameContent, expectSameIndexContent, fetchManifest, tagsOf } from '../utils/registry-checks';
-import { COMMAND_TIMEOUT_MS, STEP_TIMEOUT_MS, describeRealClient } from '../utils/real-clients';
-
-type Name = 'tiny' | 'big' | 'big2' | 'multi';
-
-interface DockerImage {
-  id: string;
-  architecture: string;
-  repoDigests: string[];
-  layers: string[];
-}
+import { TestImageName } from '../utils/images';
+import { uploadedBytes } from '../utils/recording-proxy';
+import { expectSameIndexContent } from '../utils/registry-checks';
+import {
+  COMMAND_TIMEOUT_MS,
+  InspectedImage,
+  PushedImages,
+  STEP_TIMEOUT_MS,
+  big2ContentSharingBigsBase,
+  describeRealClient,
+  expectBig2DeletedLeavingBigSameContent,
+  expectBig2PushedSameContentWithMountedBase,
+  expectLocalPlatformImage,
+  expectNewLayersDownloaded,
+  expectPushedSameContent,
+  expectTagsAfterTaggingTinyV1,
+  originalContent,
+  parseImageInspect,
+  platformOf,
+} from '../utils/real-clients';
 
 describeRealClient('docker', 'docker against the registry', (run) => {
-  const served = new Map<Name, ServedImage>();
+  const pushed = new PushedImages();
   let dockerd: Dockerd | undefined;
 
   beforeAll(async () => {
@@ -36,14 +43,8 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     const env = { DOCKER_CLI_EXPERIMENTAL: 'enabled' };
     return (await dockerd.docker(args, { timeoutMs: COMMAND_TIMEOUT_MS, env })).stdout.trim();
   };
-  const original = async (name: Exclude<Name, 'multi'>): Promise<ImageContent> => (await run().images.layout(name).contents())[0];
-  const pushed = (name: Name): ServedImage => {
-    const image = served.get(name);
-    if (!image) throw new Error(`${name} was not pushed (an earlier test failed)`);
-    return image;
-  };
   /** docker load, offline: skopeo copies the OCI layout into the daemon as `target`. */
-  const load = async (name: Name, target: string, platform: string[] = []): Promise<void> => {
+  const load = async (name: TestImageName, target: string, platform: string[] = []): Promise<void> => {
     if (!dockerd) throw new Error('dockerd did not start (see the beforeAll error)');
     const source = `oci:${run().images.layout(name).dir}:latest`;
     await run().sandbox.skopeo(['copy', '--quiet', ...platform, '--dest-daemon-host', dockerd.host, source, `docker-daemon:${target}`], {
@@ -57,22 +58,7 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     if (!m) throw new Error(`docker push ${target} reported no digest:\n${out}`);
     return m[1];
   };
-  const inspect = async (image: string): Promise<DockerImage> => {
-    const v: unknown = JSON.parse(await docker(['image', 'inspect', image]));
-    const first: unknown = Array.isArray(v) ? v[0] : undefined;
-    if (typeof first !== 'object' || first === null || !('Id' in first) || !('RootFS' in first)) {
-      throw new Error(`unexpected docker image inspect output for ${image}`);
-    }
-    const rootfs = first.RootFS;
-    const layers = typeof rootfs === 'object' && rootfs !== null && 'Layers' in rootfs && Array.isArray(rootfs.Layers) ? rootfs.Layers : [];
-    const repoDigests = 'RepoDigests' in first && Array.isArray(first.RepoDigests) ? first.RepoDigests : [];
-    return {
-      id: String(first.Id),
-      architecture: 'Architecture' in first ? String(first.Architecture) : '',
-      repoDigests: repoDigests.map(String),
-      layers: layers.map(String),
-    };
-  };
+  const inspect = async (image: string): Promise<InspectedImage> => parseImageInspect(await docker(['image', 'inspect', image]), 'docker', image);
   const removeAllImages = async (): Promise<void> => {
     const ids = [...new Set((await docker(['images', '--all', '--quiet', '--no-trunc'])).split('\n').filter(Boolean))];
     if (ids.length > 0) await docker(['image', 'rm', '--force', ...ids]);
@@ -80,37 +66,24 @@ describeRealClient('docker', 'docker against the registry', (run) => {
   };
 
   it('pushes tiny and big from the daemon (recompressed: same config digest, layers gunzip to the original diff_ids)', async () => {
-    const { url, repo, ref } = run();
+    const { images, ref } = run();
     for (const name of ['tiny', 'big'] as const) {
-      const content = await original(name);
+      const content = await originalContent(images, name);
       await load(name, ref(name));
       expect((await inspect(ref(name))).id).toBe(content.configDigest);
 
-      const { result: digest, seen } = await run().traffic(() => push(ref(name)));
-      const image = await expectSameContent(url, repo(name), 'latest', content);
-      expect(image.digest).toBe(digest);
-      const uploaded = completedUploads(seen, repo(name));
-      for (const layer of image.manifest.layers) expect(uploaded.has(layer.digest)).toBe(true);
-      served.set(name, image);
+      const traffic = await run().traffic(() => push(ref(name)));
+      await expectPushedSameContent(run(), pushed, name, content, traffic);
     }
   }, STEP_TIMEOUT_MS);
 
   it('pushes big2 by mounting the base layer it shares with big from e2e/docker/big instead of uploading it', async () => {
-    const { url, repo, ref } = run();
-    const big = pushed('big');
-    const content = await original('big2');
-    expect(content.diffIds[0]).toBe(big.content.diffIds[0]); // the fixture's premise
+    const { ref } = run();
+    const content = await big2ContentSharingBigsBase(run(), pushed);
     await load('big2', ref('big2'));
 
-    const { result: digest, seen } = await run().traffic(() => push(ref('big2')));
-    const image = await expectSameContent(url, repo('big2'), 'latest', content);
-    expect(image.digest).toBe(digest);
-    // the same compressed base blob as in big, and it arrived by mount, not upload
-    const base = big.manifest.layers[0];
-    expect(image.manifest.layers[0].digest).toBe(base.digest);
-    expectMountedNotUploaded(seen, { repo: repo('big2'), from: repo('big'), digest: base.digest, size: base.size });
-    expect(completedUploads(seen, repo('big2')).has(image.manifest.layers[1].digest)).toBe(true);
-    served.set('big2', image);
+    const traffic = await run().traffic(() => push(ref('big2')));
+    await expectBig2PushedSameContentWithMountedBase(run(), pushed, content, traffic);
   }, STEP_TIMEOUT_MS);
 
   it('pulls tiny, big and big2 back into an emptied daemon', async () => {
@@ -118,17 +91,14 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     await removeAllImages();
     const have = new Set<string>();
     for (const name of ['tiny', 'big', 'big2'] as const) {
-      const image = pushed(name);
+      const image = pushed.get(name);
       const { seen } = await run().traffic(() => docker(['pull', '--quiet', ref(name)]));
       const local = await inspect(ref(name));
       expect(local.id).toBe(image.content.configDigest);
       expect(local.repoDigests).toContain(`${proxy.host}/${repo(name)}@${image.digest}`);
       expect(local.layers).toEqual(image.content.diffIds);
       // every layer the daemon did not have yet came from the registry
-      for (const layer of image.manifest.layers.filter((l) => !have.has(l.digest))) {
-        expect(downloadedBlobBytes(seen, layer.digest)).toBeGreaterThanOrEqual(layer.size);
-        have.add(layer.digest);
-      }
+      expectNewLayersDownloaded(seen, image.manifest.layers, have);
     }
   }, STEP_TIMEOUT_MS);
 
@@ -155,39 +125,24 @@ describeRealClient('docker', 'docker against the registry', (run) => {
 
     await removeAllImages();
     for (const content of originals) {
-      const { os, architecture, variant } = content.platform;
-      await docker(['pull', '--quiet', '--platform', [os, architecture, variant].filter(Boolean).join('/'), ref('multi')]);
-      const local = await inspect(ref('multi'));
-      expect(local).toMatchObject({ id: content.configDigest, architecture });
-      expect(local.layers).toEqual(content.diffIds);
+      await docker(['pull', '--quiet', '--platform', platformOf(content), ref('multi')]);
+      expectLocalPlatformImage(await inspect(ref('multi')), content, content.configDigest);
     }
   }, STEP_TIMEOUT_MS);
 
   it('tags within a repository without re-uploading and lists tags over HTTP', async () => {
-    const { url, repo, ref } = run();
-    const tiny = pushed('tiny');
+    const { ref } = run();
+    const tiny = pushed.get('tiny');
     await docker(['pull', '--quiet', ref('tiny')]);
     await docker(['tag', ref('tiny'), ref('tiny', 'v1')]);
     const { result: digest, seen } = await run().traffic(() => push(ref('tiny', 'v1')));
     expect(digest).toBe(tiny.digest);
     expect(uploadedBytes(seen)).toBe(0);
 
-    expect(await tagsOf(url, repo('tiny'))).toEqual(['latest', 'v1']);
-    expect(await tagsOf(url, repo('multi'))).toEqual(['amd64', 'arm64', 'latest']);
-    for (const name of ['big', 'big2'] as const) expect(await tagsOf(url, repo(name))).toEqual(['latest']);
+    await expectTagsAfterTaggingTinyV1(run(), { multi: ['amd64', 'arm64', 'latest'] });
   }, STEP_TIMEOUT_MS);
 
   it('deletes a manifest by digest over HTTP, leaving the layers big shares with it intact', async () => {
-    const { url, repo } = run();
-    const big2 = pushed('big2');
-    const big = pushed('big');
-    expect(await deleteManifest(url, repo('big2'), big2.digest)).toBe(202);
-    expect((await fetchManifest(url, repo('big2'), big2.digest)).status).toBe(404);
-    expect((await fetchManifest(url, repo('big2'), 'latest')).status).toBe(404);
-    expect(await tagsOf(url, repo('big2'))).toEqual([]);
-
-    // big shares its base layer with the deleted big2: every blob of it is still served intact
-    const again = await expectSameContent(url, repo('big'), 'latest', big.content);
-    expect(again.digest).toBe(big.digest);
+    await expectBig2DeletedLeavingBigSameContent(run(), pushed);
   }, STEP_TIMEOUT_MS);
 });

@@ -7,87 +7,59 @@
  * is asserted.
  */
 import * as fs from 'node:fs';
-import { ImageContent } from '../utils/images';
-import { completedUploads, downloadedBlobBytes, expectMountedNotUploaded, uploadedBytes } from '../utils/recording-proxy';
-import { ServedImage, deleteManifest, expectSameContent, expectSameIndexContent, fetchManifest, tagsOf } from '../utils/registry-checks';
-import { COMMAND_TIMEOUT_MS, STEP_TIMEOUT_MS, describeRealClient } from '../utils/real-clients';
-
-type Name = 'tiny' | 'big' | 'big2' | 'multi';
-
-interface PodmanImage {
-  id: string;
-  digest: string;
-  architecture: string;
-  layers: string[];
-}
+import { uploadedBytes } from '../utils/recording-proxy';
+import { expectSameIndexContent } from '../utils/registry-checks';
+import {
+  COMMAND_TIMEOUT_MS,
+  InspectedImage,
+  PushedImages,
+  STEP_TIMEOUT_MS,
+  big2ContentSharingBigsBase,
+  describeRealClient,
+  expectBig2DeletedLeavingBigSameContent,
+  expectBig2PushedSameContentWithMountedBase,
+  expectLocalPlatformImage,
+  expectNewLayersDownloaded,
+  expectPushedSameContent,
+  expectTagsAfterTaggingTinyV1,
+  originalContent,
+  parseImageInspect,
+  platformOf,
+} from '../utils/real-clients';
 
 describeRealClient('podman', 'podman against the registry', (run) => {
-  const served = new Map<Name, ServedImage>();
+  const pushed = new PushedImages();
   let pushes = 0;
 
   const podman = async (args: string[]): Promise<string> =>
     (await run().sandbox.podman(args, { timeoutMs: COMMAND_TIMEOUT_MS })).stdout.trim();
-  const original = async (name: Exclude<Name, 'multi'>): Promise<ImageContent> => (await run().images.layout(name).contents())[0];
-  const pushed = (name: Name): ServedImage => {
-    const image = served.get(name);
-    if (!image) throw new Error(`${name} was not pushed (an earlier test failed)`);
-    return image;
-  };
   /** `podman push` / `podman manifest push` (the `command`); returns the digest podman reports. */
   const push = async (command: string[], image: string, destination: string): Promise<string> => {
     const digestFile = run().sandbox.path('out', `digest-${++pushes}`);
     await podman([...command, '--tls-verify=false', '--digestfile', digestFile, image, `docker://${destination}`]);
     return fs.readFileSync(digestFile, 'utf8').trim();
   };
-  const platformOf = ({ platform: p }: ImageContent): string => [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-  const inspect = async (image: string): Promise<PodmanImage> => {
-    const v: unknown = JSON.parse(await podman(['image', 'inspect', image]));
-    const first: unknown = Array.isArray(v) ? v[0] : undefined;
-    if (typeof first !== 'object' || first === null || !('Id' in first) || !('RootFS' in first)) {
-      throw new Error(`unexpected podman image inspect output for ${image}`);
-    }
-    const rootfs = first.RootFS;
-    const layers = typeof rootfs === 'object' && rootfs !== null && 'Layers' in rootfs && Array.isArray(rootfs.Layers) ? rootfs.Layers : [];
-    return {
-      id: String(first.Id),
-      digest: 'Digest' in first ? String(first.Digest) : '',
-      architecture: 'Architecture' in first ? String(first.Architecture) : '',
-      layers: layers.map(String),
-    };
-  };
+  const inspect = async (image: string): Promise<InspectedImage> => parseImageInspect(await podman(['image', 'inspect', image]), 'podman', image);
 
   it('pushes tiny and big from podman storage (recompressed: same config digest, layers gunzip to the original diff_ids)', async () => {
-    const { images, url, repo, ref } = run();
+    const { images, ref } = run();
     for (const name of ['tiny', 'big'] as const) {
-      const content = await original(name);
+      const content = await originalContent(images, name);
       const id = await podman(['pull', '-q', `oci:${images.layout(name).dir}:latest`]);
       expect(`sha256:${id}`).toBe(content.configDigest);
 
-      const { result: digest, seen } = await run().traffic(() => push(['push'], id, ref(name)));
-      const image = await expectSameContent(url, repo(name), 'latest', content);
-      expect(image.digest).toBe(digest);
-      const uploaded = completedUploads(seen, repo(name));
-      for (const layer of image.manifest.layers) expect(uploaded.has(layer.digest)).toBe(true);
-      served.set(name, image);
+      const traffic = await run().traffic(() => push(['push'], id, ref(name)));
+      await expectPushedSameContent(run(), pushed, name, content, traffic);
     }
   }, STEP_TIMEOUT_MS);
 
   it('pushes big2 by mounting the base layer it shares with big from e2e/podman/big instead of uploading it', async () => {
-    const { images, url, repo, ref } = run();
-    const big = pushed('big');
-    const content = await original('big2');
-    expect(content.diffIds[0]).toBe(big.content.diffIds[0]); // the fixture's premise
+    const { images, ref } = run();
+    const content = await big2ContentSharingBigsBase(run(), pushed);
     const id = await podman(['pull', '-q', `oci:${images.layout('big2').dir}:latest`]);
 
-    const { result: digest, seen } = await run().traffic(() => push(['push'], id, ref('big2')));
-    const image = await expectSameContent(url, repo('big2'), 'latest', content);
-    expect(image.digest).toBe(digest);
-    // the same compressed base blob as in big, and it arrived by mount, not upload
-    const base = big.manifest.layers[0];
-    expect(image.manifest.layers[0].digest).toBe(base.digest);
-    expectMountedNotUploaded(seen, { repo: repo('big2'), from: repo('big'), digest: base.digest, size: base.size });
-    expect(completedUploads(seen, repo('big2')).has(image.manifest.layers[1].digest)).toBe(true);
-    served.set('big2', image);
+    const traffic = await run().traffic(() => push(['push'], id, ref('big2')));
+    await expectBig2PushedSameContentWithMountedBase(run(), pushed, content, traffic);
   }, STEP_TIMEOUT_MS);
 
   it('pulls tiny, big and big2 back into an emptied store', async () => {
@@ -96,16 +68,13 @@ describeRealClient('podman', 'podman against the registry', (run) => {
     expect(await podman(['images', '--all', '--quiet'])).toBe('');
     const have = new Set<string>();
     for (const name of ['tiny', 'big', 'big2'] as const) {
-      const image = pushed(name);
+      const image = pushed.get(name);
       const { seen } = await run().traffic(() => podman(['pull', '-q', '--tls-verify=false', ref(name)]));
       const local = await inspect(ref(name));
       expect(local).toMatchObject({ id: image.content.configDigest.slice('sha256:'.length), digest: image.digest });
       expect(local.layers).toEqual(image.content.diffIds);
       // every layer podman did not have yet came from the registry
-      for (const layer of image.manifest.layers.filter((l) => !have.has(l.digest))) {
-        expect(downloadedBlobBytes(seen, layer.digest)).toBeGreaterThanOrEqual(layer.size);
-        have.add(layer.digest);
-      }
+      expectNewLayersDownloaded(seen, image.manifest.layers, have);
     }
   }, STEP_TIMEOUT_MS);
 
@@ -127,22 +96,19 @@ describeRealClient('podman', 'podman against the registry', (run) => {
     await podman(['rmi', '--all', '--force']);
     for (const content of originals) {
       await podman(['pull', '-q', '--tls-verify=false', '--platform', platformOf(content), ref('multi')]);
-      const local = await inspect(ref('multi'));
-      expect(local).toMatchObject({ id: content.configDigest.slice('sha256:'.length), architecture: content.platform.architecture });
-      expect(local.layers).toEqual(content.diffIds);
+      expectLocalPlatformImage(await inspect(ref('multi')), content, content.configDigest.slice('sha256:'.length));
     }
   }, STEP_TIMEOUT_MS);
 
   it('tags within a repository without re-uploading and lists tags (HTTP and podman search --list-tags)', async () => {
-    const { url, repo, ref, proxy } = run();
-    const tiny = pushed('tiny');
+    const { repo, ref, proxy } = run();
+    const tiny = pushed.get('tiny');
     const id = await podman(['pull', '-q', '--tls-verify=false', ref('tiny')]);
     const { result: digest, seen } = await run().traffic(() => push(['push'], id, ref('tiny', 'v1')));
     expect(digest).toBe(tiny.digest);
     expect(uploadedBytes(seen)).toBe(0);
 
-    expect(await tagsOf(url, repo('tiny'))).toEqual(['latest', 'v1']);
-    for (const name of ['big', 'big2', 'multi'] as const) expect(await tagsOf(url, repo(name))).toEqual(['latest']);
+    await expectTagsAfterTaggingTinyV1(run());
 
     const listed: unknown = JSON.parse(
       await podman(['search', '--list-tags', '--tls-verify=false', '--format', 'json', `${proxy.host}/${repo('tiny')}`]),
@@ -153,16 +119,6 @@ describeRealClient('podman', 'podman against the registry', (run) => {
   }, STEP_TIMEOUT_MS);
 
   it('deletes a manifest by digest over HTTP, leaving the layers big shares with it intact', async () => {
-    const { url, repo } = run();
-    const big2 = pushed('big2');
-    const big = pushed('big');
-    expect(await deleteManifest(url, repo('big2'), big2.digest)).toBe(202);
-    expect((await fetchManifest(url, repo('big2'), big2.digest)).status).toBe(404);
-    expect((await fetchManifest(url, repo('big2'), 'latest')).status).toBe(404);
-    expect(await tagsOf(url, repo('big2'))).toEqual([]);
-
-    // big shares its base layer with the deleted big2: every blob of it is still served intact
-    const again = await expectSameContent(url, repo('big'), 'latest', big.content);
-    expect(again.digest).toBe(big.digest);
+    await expectBig2DeletedLeavingBigSameContent(run(), pushed);
   }, STEP_TIMEOUT_MS);
 });

@@ -6,9 +6,19 @@
  */
 import { RunResult } from '../utils/clients';
 import { OciLayout, diffLayouts } from '../utils/images';
-import { completedUploads, expectMountedNotUploaded, uploadedBytes } from '../utils/recording-proxy';
-import { deleteManifest, expectIdenticalImage, fetchManifest, tagsOf } from '../utils/registry-checks';
-import { COMMAND_TIMEOUT_MS, STEP_TIMEOUT_MS, describeRealClient } from '../utils/real-clients';
+import { uploadedBytes } from '../utils/recording-proxy';
+import { expectIdenticalImage, fetchManifest, tagsOf } from '../utils/registry-checks';
+import {
+  COMMAND_TIMEOUT_MS,
+  STEP_TIMEOUT_MS,
+  big2SharedBaseLayers,
+  describeRealClient,
+  expectBig2DeletedLeavingBigIdentical,
+  expectBig2PushedIdenticallyWithMountedBase,
+  expectPushedIdentically,
+  expectTagServes,
+  expectTagsAfterTaggingTinyV1,
+} from '../utils/real-clients';
 
 type Name = 'tiny' | 'big' | 'big2' | 'multi';
 
@@ -18,24 +28,16 @@ describeRealClient('skopeo', 'skopeo against the registry', (run) => {
   const oci = (name: Name): string => `oci:${run().images.layout(name).dir}:latest`;
 
   it('pushes tiny and big (skopeo copy oci: -> docker://), keeping manifests and blobs byte-identical', async () => {
-    const { images, url, repo } = run();
     for (const name of ['tiny', 'big'] as const) {
       const { seen } = await run().traffic(() => skopeo(['copy', '--dest-tls-verify=false', oci(name), docker(name)]));
-      const uploaded = completedUploads(seen, repo(name));
-      const m = images.manifest(name);
-      for (const digest of [m.config, ...m.layers.map((l) => l.digest)]) expect(uploaded.has(digest)).toBe(true);
-      await expectIdenticalImage(url, repo(name), 'latest', images.layout(name));
+      await expectPushedIdentically(run(), name, seen);
     }
   }, STEP_TIMEOUT_MS);
 
   it('pushes big2 by mounting the shared base layer from e2e/skopeo/big instead of uploading it', async () => {
-    const { images, url, repo } = run();
-    const [base, own] = images.manifest('big2').layers;
-    expect(base.digest).toBe(images.manifest('big').layers[0].digest); // the fixture's premise
+    const layers = big2SharedBaseLayers(run().images);
     const { seen } = await run().traffic(() => skopeo(['copy', '--dest-tls-verify=false', oci('big2'), docker('big2')]));
-    expectMountedNotUploaded(seen, { repo: repo('big2'), from: repo('big'), digest: base.digest, size: base.size });
-    expect(completedUploads(seen, repo('big2')).has(own.digest)).toBe(true);
-    await expectIdenticalImage(url, repo('big2'), 'latest', images.layout('big2'));
+    await expectBig2PushedIdenticallyWithMountedBase(run(), seen, layers);
   }, STEP_TIMEOUT_MS);
 
   it('pulls tiny, big and big2 back (docker:// -> oci:) byte-identically', async () => {
@@ -81,16 +83,13 @@ describeRealClient('skopeo', 'skopeo against the registry', (run) => {
   }, STEP_TIMEOUT_MS);
 
   it('tags within a repository without re-uploading and lists tags (HTTP and skopeo list-tags)', async () => {
-    const { images, url, proxy, repo } = run();
+    const { images, proxy, repo } = run();
     const { seen } = await run().traffic(() =>
       skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', docker('tiny'), docker('tiny', 'v1')]),
     );
     expect(uploadedBytes(seen)).toBe(0);
-    const v1 = await fetchManifest(url, repo('tiny'), 'v1');
-    expect([v1.status, v1.digest]).toEqual([200, images.summary('tiny').digest]);
-
-    expect(await tagsOf(url, repo('tiny'))).toEqual(['latest', 'v1']);
-    for (const name of ['big', 'big2', 'multi'] as const) expect(await tagsOf(url, repo(name))).toEqual(['latest']);
+    await expectTagServes(run(), 'tiny', 'v1', images.summary('tiny').digest);
+    await expectTagsAfterTaggingTinyV1(run());
 
     const listed = await skopeo(['list-tags', '--tls-verify=false', `docker://${proxy.host}/${repo('tiny')}`]);
     const v: unknown = JSON.parse(listed.stdout);
@@ -107,13 +106,6 @@ describeRealClient('skopeo', 'skopeo against the registry', (run) => {
     for (const reference of [tiny, 'latest', 'v1']) expect((await fetchManifest(url, repo('tiny'), reference)).status).toBe(404);
     expect(await tagsOf(url, repo('tiny'))).toEqual([]);
 
-    const big2 = images.summary('big2').digest;
-    expect(await deleteManifest(url, repo('big2'), big2)).toBe(202);
-    expect((await fetchManifest(url, repo('big2'), big2)).status).toBe(404);
-    expect((await fetchManifest(url, repo('big2'), 'latest')).status).toBe(404);
-    expect(await tagsOf(url, repo('big2'))).toEqual([]);
-
-    // big shares its base layer with the deleted big2 and must still be whole
-    await expectIdenticalImage(url, repo('big'), 'latest', images.layout('big'));
+    await expectBig2DeletedLeavingBigIdentical(run());
   }, STEP_TIMEOUT_MS);
 });
