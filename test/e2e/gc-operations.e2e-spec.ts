@@ -270,7 +270,7 @@ describe('GC after a crash between an upload renaming its bytes into place and c
     fs.utimesSync(known, twoHoursAgo, twoHoursAgo); // old on disk, but a row knows it
 
     let deletedOrphans = 0;
-    for (let pass = 0; pass < 16; pass++) deletedOrphans += (await client.gc()).deletedOrphanFiles;
+    for (let pass = 0; pass < 256; pass++) deletedOrphans += (await client.gc()).deletedOrphanFiles;
 
     expect(deletedOrphans).toBe(1);
     expect(fs.existsSync(orphan)).toBe(false);
