@@ -1,11 +1,10 @@
-import { Controller, Delete, Get, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Inject, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { parseContentRange } from '../common/http/byte-range';
 import { publicLocation } from '../common/http/urls';
 import { parseDigest } from '../common/oci/digest';
 import { parseRepositoryName } from '../common/oci/reference';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
-import { Inject } from '@nestjs/common';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import { BlobService } from '../blob/blob.service';

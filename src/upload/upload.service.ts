@@ -3,6 +3,7 @@ import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BlobDescriptor, BlobService } from '../blob/blob.service';
 import { OciError } from '../common/errors/oci-error';
+import { publicLocation } from '../common/http/urls';
 import type { ByteRange } from '../common/http/byte-range';
 import { createDigestHash, Digest, digestAlgorithm } from '../common/oci/digest';
 import type { RepositoryName } from '../common/oci/reference';
@@ -158,7 +159,7 @@ export class UploadService {
   progressHeaders(name: RepositoryName, id: string, offset: number): Record<string, string> {
     const path = `/v2/${name}/blobs/uploads/${id}`;
     return {
-      Location: this.config.http.publicUrl ? `${this.config.http.publicUrl}${path}` : path,
+      Location: publicLocation(this.config, path),
       Range: `0-${Math.max(0, offset - 1)}`,
       'Docker-Upload-UUID': id,
     };
