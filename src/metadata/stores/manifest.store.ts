@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { Database } from '../schema';
 import type { Executor } from './executor';
 
 export interface ManifestRecord {
@@ -49,17 +50,8 @@ export interface ManifestStore {
   restartReferrersClock(repository: string, subject: string, now: number): Promise<void>;
 }
 
-type Row = {
-  repository: string;
-  digest: string;
-  media_type: string;
-  artifact_type: string | null;
-  subject_digest: string | null;
-  annotations: string | null;
-  size: number;
-};
-
 const COLUMNS = ['repository', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'annotations', 'size'] as const;
+type Row = Pick<Selectable<Database['manifests']>, (typeof COLUMNS)[number]>;
 
 function toRecord(row: Row): ManifestRecord {
   return {
