@@ -150,7 +150,7 @@ export class GcService {
     }
     let after: string | undefined;
     for (;;) {
-      const batch = await stores.gc.blobCandidates(this.cutoff(), BATCH, after);
+      const batch = await stores.gc.blobCandidates(cutoff, BATCH, after);
       if (batch.length === 0) break;
       report.deletedLayers += batch.length;
       report.reclaimedBytes += batch.reduce((sum, b) => sum + b.size, 0);

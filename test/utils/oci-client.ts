@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { GcReport } from '../../src/gc/gc.service';
+import type { Descriptor as RegistryDescriptor } from '../../src/manifest/manifest-parser';
 import type { RegistryStats } from '../../src/stats/stats.service';
 
 export const MT = {
@@ -57,13 +58,8 @@ export function deterministicBytes(size: number, seed: string | number = 1): Buf
 
 // ---------------------------------------------------------------------------------- OCI JSON
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-  urls?: string[];
+/** The registry's descriptor, plus the fields tests embed that the registry only passes through. */
+export interface Descriptor extends RegistryDescriptor {
   /** Base64 of the content, embedded. */
   data?: string;
   platform?: { architecture: string; os: string };
