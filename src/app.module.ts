@@ -1,5 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
+import { AccessModule } from './access/access.module';
+import { AuthModule } from './auth/auth.module';
 import { BlobModule } from './blob/blob.module';
 import { OciErrorFilter } from './common/errors/oci-error.filter';
 import { RegistryConfigModule } from './config/config.module';
@@ -17,7 +20,20 @@ export class AppModule {
   static forRoot(config?: RegistryConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [RegistryConfigModule.forRoot(config), StorageModule, MetadataModule, BlobModule, UploadModule, ManifestModule, GcModule, StatsModule, HealthModule],
+      imports: [
+        RegistryConfigModule.forRoot(config),
+        ScheduleModule.forRoot(),
+        StorageModule,
+        MetadataModule,
+        AccessModule,
+        AuthModule,
+        BlobModule,
+        UploadModule,
+        ManifestModule,
+        GcModule,
+        StatsModule,
+        HealthModule,
+      ],
       providers: [{ provide: APP_FILTER, useClass: OciErrorFilter }],
     };
   }

@@ -1,14 +1,14 @@
 import { Logger, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import { json, urlencoded, type NextFunction, type Request, type Response } from 'express';
 import { AppModule } from './app.module';
 import type { RegistryConfig } from './config/registry-config';
 
 /**
- * Builds the HTTP application. No body parser at all: blob bodies are streamed to storage
- * and manifests are read as raw bytes with a cap by their own handler, so Nest's JSON parser
- * (100 kB, re-serialising) never touches /v2/.
+ * Builds the HTTP application. No global body parser: blob bodies are streamed to storage
+ * and manifests are read as raw bytes with a cap by their own handler, so no parser ever
+ * touches /v2/. Only the token POST (a small form) and the admin API (small JSON) get one.
  */
 export async function createRegistryApp(config: RegistryConfig, options: { logger?: LogLevel[] | false } = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
@@ -18,6 +18,9 @@ export async function createRegistryApp(config: RegistryConfig, options: { logge
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'extended');
+  // Bodies are parsed only where they are small forms: the OAuth2 token POST and the admin API.
+  app.use('/token', urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  app.use('/api/v1', json({ limit: '64kb', strict: true }));
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (config.http.logRequests) {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { ByteRange, parseByteRange } from '../common/http/byte-range';
 import { parseDigest } from '../common/oci/digest';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
+import { RequireAccess } from '../access/require-access.decorator';
 import { BlobDescriptor, BlobService } from './blob.service';
 
 function blobHeaders(blob: BlobDescriptor, range?: ByteRange): Record<string, string> {
@@ -24,12 +25,14 @@ export class BlobController {
   constructor(private readonly blobs: BlobService) {}
 
   @Head(V2_ROUTES.blob)
+  @RequireAccess('pull')
   async head(@V2Params('blob') path: V2Path, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.probe(path.name, parseDigest(path.ref));
     res.status(200).set(blobHeaders(blob)).end();
   }
 
   @Get(V2_ROUTES.blob)
+  @RequireAccess('pull')
   async get(@V2Params('blob') path: V2Path, @Req() req: Request, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.open(path.name, parseDigest(path.ref), (size) => parseByteRange(req.headers.range, size));
     res.status(blob.range ? 206 : 200).set(blobHeaders(blob, blob.range));
@@ -37,6 +40,7 @@ export class BlobController {
   }
 
   @Delete(V2_ROUTES.blob)
+  @RequireAccess('delete')
   async delete(@V2Params('blob') path: V2Path, @Res() res: Response): Promise<void> {
     await this.blobs.delete(path.name, parseDigest(path.ref));
     res.status(202).set('Content-Length', '0').end();

@@ -77,12 +77,20 @@ export class BlobService {
 
   /**
    * Links an existing blob into `name` without moving bytes: from `from` when it is linked
-   * there, or (no `from`) from anywhere in the registry. Undefined when it cannot be
+   * there, or (no `from`) from any repository `readable` accepts (anywhere when there is no
+   * such predicate: auth off). Undefined when it cannot be
    * mounted; the caller then opens a normal upload session.
    */
-  async mount(name: RepositoryName, digest: Digest, from: RepositoryName | undefined): Promise<BlobDescriptor | undefined> {
+  async mount(
+    name: RepositoryName,
+    digest: Digest,
+    from: RepositoryName | undefined,
+    readable?: (repository: string) => boolean,
+  ): Promise<BlobDescriptor | undefined> {
     return this.uow.run(async (stores) => {
-      const blob: BlobRecord | undefined = from ? await stores.blobs.findLinked(from, digest) : await stores.blobs.find(digest);
+      let blob: BlobRecord | undefined;
+      if (from) blob = await stores.blobs.findLinked(from, digest);
+      else if (!readable || (await stores.blobs.repositoriesLinking(digest)).some(readable)) blob = await stores.blobs.find(digest);
       if (!blob) return undefined;
       const now = Date.now();
       await stores.repositories.createOrFind(name, now);

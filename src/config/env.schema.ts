@@ -1,6 +1,6 @@
 import 'reflect-metadata'; // @Type reads design:type metadata when the class is declared
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, MinLength } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength } from 'class-validator';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
@@ -40,9 +40,45 @@ export class EnvSchema {
   @IsOptional() @IsString()
   DATABASE_URL?: string;
 
-  /** `none` (no authentication, development only). */
-  @IsIn(['none'])
-  REGISTRY_AUTH: 'none' = 'none';
+  /** `token` (Docker token auth, the default) or `none` (no authentication, development only). */
+  @IsIn(['token', 'none'])
+  REGISTRY_AUTH: 'token' | 'none' = 'token';
+
+  /** Password for the `admin` user created on first start; unset: a random one, printed once and saved. */
+  @IsOptional() @IsString() @MinLength(8)
+  REGISTRY_ADMIN_PASSWORD?: string;
+
+  /** The token service name (JWT audience, `service` in challenges). */
+  @IsString() @Matches(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { message: 'must be printable ASCII without spaces, quotes or backslashes' })
+  REGISTRY_AUTH_SERVICE = 'nest-oci-registry';
+
+  /** The token issuer (JWT `iss`). */
+  @IsString() @MinLength(1)
+  REGISTRY_AUTH_ISSUER = 'nest-oci-registry';
+
+  /** Lifetime of issued registry tokens, in seconds (clients re-ask after it). */
+  @Type(() => Number) @IsInt() @Min(60) @Max(86_400)
+  REGISTRY_AUTH_TOKEN_TTL = 300;
+
+  /** PEM private key (EC P-256 → ES256, RSA → RS256) signing tokens; unset: generated into <data dir>/auth/. */
+  @IsOptional() @IsString()
+  REGISTRY_AUTH_TOKEN_KEY_FILE?: string;
+
+  /** JSON file of policies seeded on first start (when the database has none). */
+  @IsString() @MinLength(1)
+  REGISTRY_AUTH_POLICIES_FILE = './config/policies.json';
+
+  /** Failed logins per user and client address before logins are refused for a while. */
+  @Type(() => Number) @IsInt() @Min(1)
+  REGISTRY_AUTH_MAX_FAILURES = 5;
+
+  /** Seconds logins stay refused after too many failures (doubling while failures go on, up to 1 hour). */
+  @Type(() => Number) @IsInt() @Min(1) @Max(3600)
+  REGISTRY_AUTH_LOCKOUT = 60;
+
+  /** Days audit events are kept. */
+  @Type(() => Number) @IsInt() @Min(1)
+  REGISTRY_AUDIT_RETENTION_DAYS = 90;
 
   /** Allow DELETE of manifests, tags and blobs. */
   @Transform(toBoolean) @IsBoolean()
@@ -74,4 +110,4 @@ export class EnvSchema {
 }
 
 // Optional fields may or may not be own keys of an instance (class-field semantics): dedupe.
-export const ENV_KEYS = [...new Set(Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL']))];
+export const ENV_KEYS = [...new Set(Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL', 'REGISTRY_ADMIN_PASSWORD', 'REGISTRY_AUTH_TOKEN_KEY_FILE']))];

@@ -35,8 +35,19 @@ describe(loadRegistryConfig.name, () => {
       expect(config.database).toEqual({ dialect: 'sqlite', filename: join(resolve('./data'), 'registry.db') });
     });
 
-    it('runs without auth, with deletes on, a one-hour upload timeout and a 4 MiB manifest cap', () => {
-      expect(config.auth).toEqual({ mode: 'none' });
+    it('runs token auth (secure by default), with deletes on, a one-hour upload timeout and a 4 MiB manifest cap', () => {
+      expect(config.auth).toEqual({
+        mode: 'token',
+        adminPassword: undefined,
+        service: 'nest-oci-registry',
+        issuer: 'nest-oci-registry',
+        tokenTtlSeconds: 300,
+        keyFile: undefined,
+        policiesFile: resolve('./config/policies.json'),
+        maxFailures: 5,
+        lockoutMs: 60_000,
+      });
+      expect(config.audit).toEqual({ retentionMs: 90 * 86_400_000 });
       expect(config.deleteEnabled).toBe(true);
       expect(config.uploadTimeoutMs).toBe(3_600_000);
       expect(config.manifestMaxBytes).toBe(4 * 1024 * 1024);

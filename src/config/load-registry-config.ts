@@ -36,7 +36,22 @@ export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
     dataDir,
     storage: Object.freeze({ driver: env.REGISTRY_STORAGE_DRIVER, filesystem: Object.freeze({ root: resolve(dataDir, 'storage') }) }),
     database: Object.freeze({ dialect: 'sqlite' as const, filename: sqliteFilename(env.DATABASE_URL, dataDir) }),
-    auth: Object.freeze({ mode: env.REGISTRY_AUTH }),
+    auth: Object.freeze(
+      env.REGISTRY_AUTH === 'none'
+        ? { mode: 'none' as const }
+        : {
+            mode: 'token' as const,
+            adminPassword: env.REGISTRY_ADMIN_PASSWORD,
+            service: env.REGISTRY_AUTH_SERVICE,
+            issuer: env.REGISTRY_AUTH_ISSUER,
+            tokenTtlSeconds: env.REGISTRY_AUTH_TOKEN_TTL,
+            keyFile: env.REGISTRY_AUTH_TOKEN_KEY_FILE === undefined ? undefined : resolve(env.REGISTRY_AUTH_TOKEN_KEY_FILE),
+            policiesFile: resolve(env.REGISTRY_AUTH_POLICIES_FILE),
+            maxFailures: env.REGISTRY_AUTH_MAX_FAILURES,
+            lockoutMs: env.REGISTRY_AUTH_LOCKOUT * 1000,
+          },
+    ),
+    audit: Object.freeze({ retentionMs: env.REGISTRY_AUDIT_RETENTION_DAYS * 86_400_000 }),
     deleteEnabled: env.REGISTRY_DELETE_ENABLED,
     uploadTimeoutMs: env.REGISTRY_UPLOAD_TIMEOUT * 1000,
     manifestMaxBytes: env.REGISTRY_MANIFEST_MAX_BYTES,

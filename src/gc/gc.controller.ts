@@ -1,8 +1,10 @@
 import { Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { RequireAccess } from '../access/require-access.decorator';
 import type { GcRunRecord } from '../metadata/stores/gc.store';
 import { GcReport, GcService } from './gc.service';
 
 @Controller()
+@RequireAccess('admin')
 export class GcController {
   constructor(private readonly gc: GcService) {}
 

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { ScheduleModule } from '@nestjs/schedule';
 import { BlobModule } from '../blob/blob.module';
 import { UploadModule } from '../upload/upload.module';
 import { GcController } from './gc.controller';
@@ -7,7 +6,7 @@ import { GcScheduler } from './gc.scheduler';
 import { GcService } from './gc.service';
 
 @Module({
-  imports: [ScheduleModule.forRoot(), BlobModule, UploadModule],
+  imports: [BlobModule, UploadModule],
   controllers: [GcController],
   providers: [GcService, GcScheduler],
   exports: [GcService],

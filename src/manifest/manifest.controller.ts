@@ -6,6 +6,7 @@ import { parseManifestReference } from '../common/oci/reference';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
+import { RequireAccess } from '../access/require-access.decorator';
 import { ManifestService, StoredManifest } from './manifest.service';
 
 function manifestHeaders(m: StoredManifest): Record<string, string> {
@@ -27,12 +28,14 @@ export class ManifestController {
   ) {}
 
   @Head(V2_ROUTES.manifest)
+  @RequireAccess('pull')
   async head(@V2Params('manifest') path: V2Path, @Res() res: Response): Promise<void> {
     const manifest = await this.manifests.get(path.name, parseManifestReference(path.ref));
     res.status(200).set(manifestHeaders(manifest)).end();
   }
 
   @Get(V2_ROUTES.manifest)
+  @RequireAccess('pull')
   async get(@V2Params('manifest') path: V2Path, @Req() req: Request, @Res() res: Response): Promise<void> {
     const manifest = await this.manifests.get(path.name, parseManifestReference(path.ref));
     res.set(manifestHeaders(manifest));
@@ -44,6 +47,7 @@ export class ManifestController {
   }
 
   @Put(V2_ROUTES.manifest)
+  @RequireAccess('push')
   async put(@V2Params('manifest') path: V2Path, @Query('tag') tag: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
     const reference = parseManifestReference(path.ref);
     const payload = await readBoundedBody(req, this.config.manifestMaxBytes);
@@ -59,6 +63,7 @@ export class ManifestController {
   }
 
   @Delete(V2_ROUTES.manifest)
+  @RequireAccess('delete')
   async delete(@V2Params('manifest') path: V2Path, @Res() res: Response): Promise<void> {
     await this.manifests.delete(path.name, parseManifestReference(path.ref));
     res.status(202).set('Content-Length', '0').end();

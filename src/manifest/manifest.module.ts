@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { CatalogController } from './catalog.controller';
 import { ManifestController } from './manifest.controller';
 import { ManifestService } from './manifest.service';
@@ -6,6 +7,7 @@ import { ReferrersController } from './referrers.controller';
 import { TagController } from './tag.controller';
 
 @Module({
+  imports: [AuthModule],
   controllers: [TagController, ReferrersController, CatalogController, ManifestController],
   providers: [ManifestService],
   exports: [ManifestService],

@@ -138,11 +138,29 @@ export class ManifestService {
     return { tags: rows.slice(0, limit), more: rows.length > limit };
   }
 
-  async listRepositories(n: number | undefined, last: string | undefined): Promise<{ repositories: string[]; more: boolean }> {
+  /**
+   * One page of repository names after `last`, keeping only those `visible` accepts (the
+   * caller's pull rights). Reads the name index in batches until the page is full.
+   */
+  async listRepositories(
+    n: number | undefined,
+    last: string | undefined,
+    visible: (repository: string) => boolean = () => true,
+  ): Promise<{ repositories: string[]; more: boolean }> {
     const limit = n ?? MAX_LIST_PAGE;
     if (limit === 0) return { repositories: [], more: false };
-    const rows = await this.uow.stores.repositories.list(last, limit + 1);
-    return { repositories: rows.slice(0, limit), more: rows.length > limit };
+    const page: string[] = [];
+    const batch = Math.max(limit + 1, 500);
+    for (let after = last; ; ) {
+      const rows = await this.uow.stores.repositories.list(after, batch);
+      for (const name of rows) {
+        if (!visible(name)) continue;
+        if (page.length === limit) return { repositories: page, more: true };
+        page.push(name);
+      }
+      if (rows.length < batch) return { repositories: page, more: false };
+      after = rows[rows.length - 1];
+    }
   }
 
   /**

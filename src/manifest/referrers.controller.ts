@@ -2,6 +2,7 @@ import { Controller, Get, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { MediaTypes } from '../common/oci/media-types';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
+import { RequireAccess } from '../access/require-access.decorator';
 import { ManifestService } from './manifest.service';
 
 @Controller()
@@ -9,6 +10,7 @@ export class ReferrersController {
   constructor(private readonly manifests: ManifestService) {}
 
   @Get(V2_ROUTES.referrers)
+  @RequireAccess('pull')
   async list(@V2Params('referrers') path: V2Path, @Query('artifactType') artifactType: unknown, @Res() res: Response): Promise<void> {
     const filter = typeof artifactType === 'string' && artifactType !== '' ? artifactType : undefined;
     const { index, filtered } = await this.manifests.referrers(path.name, path.ref, filter);

@@ -2,6 +2,7 @@ import { Controller, Get, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { nextLink, parsePage } from '../common/http/pagination';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
+import { RequireAccess } from '../access/require-access.decorator';
 import { ManifestService, MAX_LIST_PAGE } from './manifest.service';
 
 @Controller()
@@ -9,6 +10,7 @@ export class TagController {
   constructor(private readonly manifests: ManifestService) {}
 
   @Get(V2_ROUTES.tags)
+  @RequireAccess('pull')
   async list(@V2Params('tags') path: V2Path, @Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
     const page = parsePage(query, MAX_LIST_PAGE);
     const { tags, more } = await this.manifests.listTags(path.name, page.n, page.last);

@@ -57,4 +57,61 @@ export interface Database {
     deleted_orphan_files: Generated<number>;
     error: string | null;
   };
+  users: {
+    id: string;
+    name: string;
+    /** `scrypt$N$r$p$salt$hash` (base64url); never the password. */
+    password_hash: string;
+    role: 'admin' | 'user';
+    disabled: number;
+    /** Bumped on password change and disable: refresh tokens issued before die. */
+    credentials_version: Generated<number>;
+    created_at: number;
+    updated_at: number;
+  };
+  groups: { name: string; created_at: number };
+  group_members: { group_name: string; user_id: string; created_at: number };
+  /** Robot accounts / personal tokens: the secret is shown once; only its SHA-256 is kept. */
+  access_tokens: {
+    id: string;
+    user_id: string;
+    name: string;
+    secret_hash: string;
+    /** Optional repository glob the token is limited to. */
+    repositories: string | null;
+    /** Optional comma-separated actions the token is limited to. */
+    actions: string | null;
+    expires_at: number | null;
+    created_at: number;
+    last_used_at: number | null;
+    revoked_at: number | null;
+  };
+  /** OAuth2 refresh tokens (docker's identity token): SHA-256 only, bound to a user and a service. */
+  refresh_tokens: {
+    id: string;
+    token_hash: string;
+    user_id: string;
+    /** Set when the login used an access token: its limits and revocation carry over. */
+    access_token_id: string | null;
+    service: string;
+    client_id: string | null;
+    credentials_version: number;
+    created_at: number;
+    last_used_at: number | null;
+    revoked_at: number | null;
+  };
+  /** Access policies: repository glob × subject × permissions (comma-separated). */
+  policies: { id: string; repository: string; subject: string; permissions: string; created_at: number; updated_at: number };
+  audit_events: {
+    id: Generated<number>;
+    at: number;
+    type: string;
+    actor: string | null;
+    client_ip: string | null;
+    repository: string | null;
+    action: string | null;
+    outcome: 'success' | 'failure' | 'denied';
+    /** JSON, never a secret. */
+    detail: string | null;
+  };
 }

@@ -2,16 +2,21 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Kysely } from 'kysely';
 import { METADATA_DB } from './metadata.tokens';
 import type { Database } from './schema';
+import { AccessTokenStore, KyselyAccessTokenStore } from './stores/access-token.store';
+import { AuditStore, KyselyAuditStore } from './stores/audit.store';
 import { BlobStore, KyselyBlobStore } from './stores/blob.store';
 import { CounterStore, KyselyCounterStore } from './stores/counter.store';
 import type { Executor } from './stores/executor';
 import { GcStore, KyselyGcStore } from './stores/gc.store';
 import { KyselyLockStore, LockStore } from './stores/lock.store';
 import { KyselyManifestStore, ManifestStore } from './stores/manifest.store';
+import { KyselyPolicyStore, PolicyStore } from './stores/policy.store';
+import { KyselyRefreshTokenStore, RefreshTokenStore } from './stores/refresh-token.store';
 import { KyselyRepositoryStore, RepositoryStore } from './stores/repository.store';
 import { KyselyStatsStore, StatsStore } from './stores/stats.store';
 import { KyselyTagStore, TagStore } from './stores/tag.store';
 import { KyselyUploadStore, UploadStore } from './stores/upload.store';
+import { KyselyUserStore, UserStore } from './stores/user.store';
 
 /** Every store, bound to one executor (the database, or one transaction). */
 export interface Stores {
@@ -24,6 +29,11 @@ export interface Stores {
   gc: GcStore;
   locks: LockStore;
   stats: StatsStore;
+  users: UserStore;
+  accessTokens: AccessTokenStore;
+  refreshTokens: RefreshTokenStore;
+  policies: PolicyStore;
+  audit: AuditStore;
 }
 
 function bind(db: Executor): Stores {
@@ -37,6 +47,11 @@ function bind(db: Executor): Stores {
     gc: new KyselyGcStore(db),
     locks: new KyselyLockStore(db),
     stats: new KyselyStatsStore(db),
+    users: new KyselyUserStore(db),
+    accessTokens: new KyselyAccessTokenStore(db),
+    refreshTokens: new KyselyRefreshTokenStore(db),
+    policies: new KyselyPolicyStore(db),
+    audit: new KyselyAuditStore(db),
   };
 }
 

@@ -1,7 +1,9 @@
 import { Controller, Get } from '@nestjs/common';
+import { RequireAccess } from '../access/require-access.decorator';
 import { RegistryStats, StatsService } from './stats.service';
 
 @Controller()
+@RequireAccess('admin')
 export class StatsController {
   constructor(private readonly statsService: StatsService) {}
 

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module';
 import { BlobModule } from '../blob/blob.module';
 import { UploadController } from './upload.controller';
 import { UploadService } from './upload.service';
 
-@Module({ imports: [BlobModule], controllers: [UploadController], providers: [UploadService], exports: [UploadService] })
+@Module({ imports: [BlobModule, AuthModule], controllers: [UploadController], providers: [UploadService], exports: [UploadService] })
 export class UploadModule {}

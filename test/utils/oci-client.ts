@@ -268,17 +268,73 @@ export interface ImageOptions {
   untagged?: boolean;
 }
 
-/** An OCI distribution client bound to one registry base URL (`http://host:port`). */
+/** User name and password (or access token) a client logs in with. */
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/** The parameters of a `WWW-Authenticate: Bearer …` challenge, or undefined when it is not one. */
+export function parseBearerChallenge(header: string | null): Record<string, string> | undefined {
+  if (!header || !/^Bearer\s/i.test(header)) return undefined;
+  const params: Record<string, string> = {};
+  for (const m of header.matchAll(/([a-z_]+)="([^"]*)"/gi)) params[m[1]!.toLowerCase()] = m[2]!;
+  return params;
+}
+
+/**
+ * An OCI distribution client bound to one registry base URL (`http://host:port`). With
+ * credentials it behaves like docker's token handler: on a 401 Bearer challenge it fetches a
+ * token for the challenge's scope from the realm (Basic credentials), caches it per scope and
+ * retries once; without credentials it fetches anonymous tokens the same way.
+ */
 export class OciClient {
-  constructor(readonly baseUrl: string) {}
+  private readonly tokens = new Map<string, string>();
+  private lastScope = '';
+  /** Token fetches made so far (tests assert on caching). */
+  tokenFetches = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly credentials?: Credentials,
+  ) {}
 
   /** Absolute URL of a path or of a Location header (relative or absolute). */
   url(pathOrLocation: string): string {
     return new URL(pathOrLocation, this.baseUrl).toString();
   }
 
-  fetch(pathOrLocation: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(this.url(pathOrLocation), init);
+  async fetch(pathOrLocation: string, init: RequestInit = {}): Promise<Response> {
+    const url = this.url(pathOrLocation);
+    const send = (token: string | undefined): Promise<Response> => {
+      const headers = new Headers(init.headers);
+      if (token !== undefined && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+      return fetch(url, { ...init, headers });
+    };
+    const res = await send(this.tokens.get(this.lastScope));
+    const challenge = res.status === 401 ? parseBearerChallenge(res.headers.get('www-authenticate')) : undefined;
+    const replayable = init.body === undefined || init.body === null || typeof init.body === 'string' || init.body instanceof Uint8Array;
+    if (!challenge || !replayable || new Headers(init.headers).has('authorization')) return res;
+    await res.arrayBuffer();
+    const scope = challenge['scope'] ?? '';
+    const token = await this.fetchToken(challenge['realm']!, challenge['service'], scope);
+    this.lastScope = scope;
+    return send(token);
+  }
+
+  /** GET <realm>?service=&scope= with Basic credentials (or none); caches the token per scope. */
+  async fetchToken(realm: string, service: string | undefined, scope: string): Promise<string> {
+    const u = new URL(realm);
+    if (service) u.searchParams.set('service', service);
+    for (const s of scope.split(' ').filter(Boolean)) u.searchParams.append('scope', s);
+    const headers: Record<string, string> = {};
+    if (this.credentials) headers['authorization'] = `Basic ${Buffer.from(`${this.credentials.user}:${this.credentials.password}`).toString('base64')}`;
+    const res = await fetch(u, { headers });
+    if (res.status !== 200) throw new Error(`token for "${scope}": ${res.status} ${await res.text()}`);
+    const token = ((await res.json()) as { token: string }).token;
+    this.tokenFetches++;
+    this.tokens.set(scope, token);
+    return token;
   }
 
   /** `location` with `params` added to its query (Location headers may carry their own query). */

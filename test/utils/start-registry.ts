@@ -4,6 +4,10 @@ import { loadRegistryConfig } from '../../src/config/load-registry-config';
 import { createRegistryApp } from '../../src/create-app';
 import { makeTempDir, removeDir } from './temp-dir';
 
+/** The admin password of registries started with `auth: true`. */
+export const TEST_ADMIN_PASSWORD = 'admin-test-password';
+export const TEST_SERVICE = 'test-registry';
+
 export interface RunningRegistry {
   /** http://127.0.0.1:PORT */
   url: string;
@@ -19,13 +23,18 @@ export interface RunningRegistry {
 
 /**
  * Starts the real application in this process on 127.0.0.1 and a random port (or `port`),
- * with a temp data dir unless one is given. Configuration goes through the same validated
+ * with a temp data dir unless one is given. Protocol specs run with `REGISTRY_AUTH=none`;
+ * `auth: true` runs the production default (token auth, admin password TEST_ADMIN_PASSWORD,
+ * service TEST_SERVICE, the seed policies from config/policies.json). Configuration goes through the same validated
  * loader as production, from `env`.
  */
-export async function startRegistry(opts: { dataDir?: string; env?: Record<string, string>; port?: number } = {}): Promise<RunningRegistry> {
+export async function startRegistry(opts: { dataDir?: string; env?: Record<string, string>; port?: number; auth?: boolean } = {}): Promise<RunningRegistry> {
   const ownsDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? makeTempDir();
-  const config = loadRegistryConfig({ REGISTRY_AUTH: 'none', ...opts.env, REGISTRY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(opts.port ?? 0) });
+  const auth = opts.auth
+    ? { REGISTRY_AUTH: 'token', REGISTRY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, REGISTRY_AUTH_SERVICE: TEST_SERVICE }
+    : { REGISTRY_AUTH: 'none' };
+  const config = loadRegistryConfig({ ...auth, ...opts.env, REGISTRY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(opts.port ?? 0) });
   const app = await createRegistryApp(config, { logger: process.env['REGISTRY_TEST_LOGS'] ? ['log', 'warn', 'error'] : ['error'] });
   await app.listen(opts.port ?? 0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;

@@ -10,6 +10,7 @@ export function toOciError(exception: unknown): OciError {
     if (status === 404) return new OciError('UNSUPPORTED', undefined, 404, {}, 'no such route');
     if (status === 405) return new OciError('UNSUPPORTED', undefined, 405);
     if (status === 413) return new OciError('SIZE_INVALID', undefined, 413, {}, 'request body too large');
+    if (status === 400) return OciError.invalidRequest(`malformed request: ${exception.message}`);
     if (status < 500) return new OciError('UNSUPPORTED', undefined, status, {}, exception.message);
   }
   return new OciError('UNKNOWN');

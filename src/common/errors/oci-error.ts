@@ -22,6 +22,10 @@ const OCI_ERRORS = {
   PAGINATION_NUMBER_INVALID: { status: 400, message: 'invalid number of results requested' },
   RANGE_INVALID: { status: 416, message: 'invalid content range' },
   UNKNOWN: { status: 500, message: 'unknown error' },
+  // Ours, for the admin REST API (/api/v1) only: the spec's codes describe registry objects.
+  INVALID_REQUEST: { status: 400, message: 'invalid request' },
+  NOT_FOUND: { status: 404, message: 'not found' },
+  CONFLICT: { status: 409, message: 'conflict' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type OciErrorCode = keyof typeof OCI_ERRORS;
@@ -64,6 +68,12 @@ export class OciError extends Error {
   /** An out-of-order or overlapping chunk: 416 with the session's current Range. */
   static chunkOutOfOrder = (uploadId: string, headers: Record<string, string>): OciError =>
     new OciError('BLOB_UPLOAD_INVALID', { uploadId }, 416, headers, 'chunk does not continue the upload');
+  /** A request the token endpoint or admin API cannot take (bad field, unknown grant type…). */
+  static invalidRequest = (message: string, detail?: unknown): OciError => new OciError('INVALID_REQUEST', detail, undefined, {}, message);
+  static notFound = (what: string, detail?: unknown): OciError => new OciError('NOT_FOUND', detail, undefined, {}, `${what} not found`);
+  static conflict = (message: string, detail?: unknown): OciError => new OciError('CONFLICT', detail, undefined, {}, message);
+  static tooManyRequests = (retryAfterSeconds: number): OciError =>
+    new OciError('TOOMANYREQUESTS', { retryAfter: retryAfterSeconds }, 429, { 'Retry-After': String(retryAfterSeconds) }, 'too many failed logins; retry later');
   static rangeNotSatisfiable = (size: number): OciError =>
     new OciError('RANGE_INVALID', { size }, 416, { 'Content-Range': `bytes */${size}` }, 'requested range not satisfiable');
 }

@@ -3,6 +3,7 @@ import * as initial from './0001-initial';
 import * as gc from './0002-gc';
 import * as blobCandidates from './0003-blob-candidates-index';
 import * as gcOrphanFiles from './0004-gc-orphan-files';
+import * as auth from './0005-auth';
 
 /** Migrations compiled into the app (no directory scanning), in order. */
 export class StaticMigrationProvider implements MigrationProvider {
@@ -15,6 +16,7 @@ export class StaticMigrationProvider implements MigrationProvider {
       '0002-gc': { up: (db: Kysely<unknown>) => gc.up(db) },
       '0003-blob-candidates-index': { up: (db: Kysely<unknown>) => blobCandidates.up(db) },
       '0004-gc-orphan-files': { up: (db: Kysely<unknown>) => gcOrphanFiles.up(db) },
+      '0005-auth': { up: (db: Kysely<unknown>) => auth.up(db, dialect) },
     });
   }
 }

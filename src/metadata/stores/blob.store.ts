@@ -18,6 +18,8 @@ export interface BlobStore {
   link(repository: string, digest: string, now: number): Promise<boolean>;
   /** Removes a link; true when there was one. */
   unlink(repository: string, digest: string): Promise<boolean>;
+  /** Repositories linking the blob (at most `limit`, by name). */
+  repositoriesLinking(digest: string, limit?: number): Promise<string[]>;
   /** Of `digests`, those linked to `repository`. */
   linkedAmong(repository: string, digests: string[]): Promise<Set<string>>;
   /**
@@ -35,6 +37,11 @@ export class KyselyBlobStore implements BlobStore {
   async find(digest: string): Promise<BlobRecord | undefined> {
     const row = await this.db.selectFrom('blobs').select(['digest', 'size', 'ref_count']).where('digest', '=', digest).executeTakeFirst();
     return row && { digest: row.digest, size: Number(row.size), refCount: Number(row.ref_count) };
+  }
+
+  async repositoriesLinking(digest: string, limit = 1000): Promise<string[]> {
+    const rows = await this.db.selectFrom('repository_blobs').select('repository').where('digest', '=', digest).orderBy('repository').limit(limit).execute();
+    return rows.map((r) => r.repository);
   }
 
   async findLinked(repository: string, digest: string): Promise<BlobRecord | undefined> {

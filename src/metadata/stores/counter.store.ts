@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor';
 
-export type CounterName = 'dedup_hits' | 'dedup_misses';
+/** `policies_seeded`: 1 once the first start seeded the policies (so deleting them all does not re-seed). */
+export type CounterName = 'dedup_hits' | 'dedup_misses' | 'policies_seeded';
 
 /** Named monotonic counters kept in the database (shared by every replica). */
 export interface CounterStore {

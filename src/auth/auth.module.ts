@@ -1,0 +1,29 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { JwtModule } from '@nestjs/jwt';
+import { AccessModule } from '../access/access.module';
+import { AuthChallenge } from './auth-challenge';
+import { CredentialVerifier } from './credential.verifier';
+import { PrincipalAccess } from './principal-access.service';
+import { PrincipalResolver } from './principal.resolver';
+import { RepositoryScopeGuard } from './repository-scope.guard';
+import { SigningKeyService } from './signing-key.service';
+import { TokenController } from './token.controller';
+import { TokenService } from './token.service';
+
+/** Docker token auth: `/token`, JWT issue and verify, credential checks, and the guard in front of every route. */
+@Module({
+  imports: [AccessModule, JwtModule.register({})],
+  controllers: [TokenController],
+  providers: [
+    SigningKeyService,
+    TokenService,
+    CredentialVerifier,
+    AuthChallenge,
+    PrincipalResolver,
+    PrincipalAccess,
+    { provide: APP_GUARD, useClass: RepositoryScopeGuard },
+  ],
+  exports: [PrincipalAccess],
+})
+export class AuthModule {}

@@ -1,0 +1,124 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHmac, randomBytes } from 'node:crypto';
+import { OciError } from '../common/errors/oci-error';
+import { REGISTRY_CONFIG } from '../config/config.tokens';
+import type { RegistryConfig } from '../config/registry-config';
+import { UnitOfWork } from '../metadata/unit-of-work';
+import type { UserRecord } from '../metadata/stores/user.store';
+import type { Identity } from '../access/access.types';
+import { AuditService } from '../access/audit.service';
+import { DUMMY_PASSWORD_HASH, verifyPassword } from '../access/password-hasher';
+import { ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, secretHash } from '../access/secrets';
+import { LoginThrottle } from './login-throttle';
+
+/** Verified passwords are remembered this long (keyed by an HMAC, never the password), so a burst of token requests costs one scrypt. */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
+
+export interface BasicCredentials {
+  user: string;
+  password: string;
+}
+
+/** Parses `Authorization: Basic …`; undefined when the header is not Basic or is malformed. */
+export function parseBasic(header: string | undefined): BasicCredentials | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+const unauthorized = (message = 'invalid user name or password'): OciError => new OciError('UNAUTHORIZED', undefined, 401, {}, message);
+
+/**
+ * Checks credentials: a password, an access token used as the password, or a refresh token.
+ * Failures are throttled per user and client address (429 with Retry-After) and audited;
+ * unknown users cost the same scrypt as known ones, and every failure answers the same
+ * message, so neither timing nor text tells which part was wrong.
+ */
+@Injectable()
+export class CredentialVerifier {
+  private readonly throttle: LoginThrottle;
+  private readonly cacheKey = randomBytes(32);
+  private readonly verified = new Map<string, { userId: string; credentialsVersion: number; until: number }>();
+
+  constructor(
+    @Inject(REGISTRY_CONFIG) config: RegistryConfig,
+    private readonly uow: UnitOfWork,
+    private readonly audit: AuditService,
+  ) {
+    const auth = config.auth.mode === 'token' ? config.auth : { maxFailures: 5, lockoutMs: 60_000 };
+    this.throttle = new LoginThrottle(auth.maxFailures, auth.lockoutMs);
+  }
+
+  /** The identity behind Basic credentials (password or access token); throws 401 or 429. */
+  async verifyBasic(credentials: BasicCredentials, clientIp: string, via: string): Promise<Identity> {
+    const user = credentials.user.slice(0, 100);
+    const retryAfter = this.throttle.retryAfter(user, clientIp);
+    if (retryAfter > 0) {
+      this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'denied', detail: { via, reason: 'throttled' } });
+      throw OciError.tooManyRequests(retryAfter);
+    }
+    const identity = credentials.password.startsWith(ACCESS_TOKEN_PREFIX)
+      ? await this.checkAccessToken(user, credentials.password)
+      : await this.checkPassword(user, credentials.password);
+    if (!identity) {
+      this.throttle.fail(user, clientIp);
+      this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'failure', detail: { via } });
+      throw unauthorized();
+    }
+    this.throttle.succeed(user, clientIp);
+    return identity;
+  }
+
+  /** The identity a refresh token stands for, if it is live for `service`; throws 401 otherwise. */
+  async verifyRefreshToken(token: string, service: string, clientIp: string): Promise<Identity> {
+    const record = token.startsWith(REFRESH_TOKEN_PREFIX) ? await this.uow.stores.refreshTokens.findByHash(secretHash(token)) : undefined;
+    const user = record && !record.revokedAt && record.service === service ? await this.uow.stores.users.findById(record.userId) : undefined;
+    let identity = user && !user.disabled && user.credentialsVersion === record!.credentialsVersion ? await this.identity(user) : undefined;
+    if (identity && record!.accessTokenId) {
+      const accessToken = await this.uow.stores.accessTokens.findById(record!.accessTokenId);
+      identity = accessToken && this.isLive(accessToken) ? { ...identity, accessToken: { id: accessToken.id, repositories: accessToken.repositories, actions: accessToken.actions } } : undefined;
+    }
+    if (!identity) {
+      this.audit.record({ type: 'login', actor: user?.name, clientIp, outcome: 'failure', detail: { via: 'refresh_token' } });
+      throw unauthorized('invalid or revoked refresh token');
+    }
+    void this.uow.stores.refreshTokens.touch(record!.id, Date.now()).catch(() => undefined);
+    return identity;
+  }
+
+  private async checkPassword(name: string, password: string): Promise<Identity | undefined> {
+    const key = createHmac('sha256', this.cacheKey).update(name).update('\u0000').update(password).digest('base64url');
+    const user = await this.uow.stores.users.findByName(name);
+    const cached = this.verified.get(key);
+    const now = Date.now();
+    if (cached && user && cached.until > now && cached.userId === user.id && cached.credentialsVersion === user.credentialsVersion && !user.disabled) {
+      return this.identity(user);
+    }
+    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
+    if (!ok || !user || user.disabled) return undefined;
+    if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+    this.verified.set(key, { userId: user.id, credentialsVersion: user.credentialsVersion, until: now + VERIFIED_TTL_MS });
+    return this.identity(user);
+  }
+
+  private async checkAccessToken(name: string, secret: string): Promise<Identity | undefined> {
+    const token = await this.uow.stores.accessTokens.findBySecretHash(secretHash(secret));
+    if (!token || !this.isLive(token)) return undefined;
+    const user = await this.uow.stores.users.findById(token.userId);
+    if (!user || user.disabled || user.name !== name) return undefined;
+    void this.uow.stores.accessTokens.touch(token.id, Date.now()).catch(() => undefined);
+    return { ...(await this.identity(user)), accessToken: { id: token.id, repositories: token.repositories, actions: token.actions } };
+  }
+
+  private isLive(token: { revokedAt?: number; expiresAt?: number }): boolean {
+    return token.revokedAt === undefined && (token.expiresAt === undefined || token.expiresAt > Date.now());
+  }
+
+  private async identity(user: UserRecord): Promise<Identity> {
+    return { userId: user.id, name: user.name, role: user.role, groups: await this.uow.stores.users.groupsOf(user.id) };
+  }
+}
