@@ -17,7 +17,8 @@ export async function createRegistryApp(config: RegistryConfig, options: { logge
   });
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('query parser', 'extended');
+  // node:querystring: repeated keys (`tag=`, `scope=`) become arrays whatever their number (qs caps arrays at 20), and no nesting.
+  app.set('query parser', 'simple');
   // Bodies are parsed only where they are small forms: the OAuth2 token POST and the admin API.
   app.use('/token', urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
   app.use('/api/v1', json({ limit: '64kb', strict: true }));

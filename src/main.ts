@@ -18,9 +18,6 @@ async function bootstrap(): Promise<void> {
   }
   const app = await createRegistryApp(config);
   const logger = new Logger('Registry');
-  if (config.auth.mode === 'none') {
-    logger.warn('REGISTRY_AUTH=none: anyone who can reach this port can push, pull and delete. Use only for local development.');
-  }
   await app.listen(config.http.port, config.http.host);
   logger.log(`listening on http://${config.http.host}:${config.http.port} (data in ${config.dataDir})`);
 }

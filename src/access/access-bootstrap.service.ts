@@ -28,7 +28,7 @@ export function readPolicySeed(file: string): PolicyInput[] {
   const list = Array.isArray(parsed) ? parsed : (parsed as { policies?: unknown })?.policies;
   if (!Array.isArray(list)) throw new Error(`${file}: expected {"policies": [...]} or an array`);
   return list.map((entry: unknown, i) => {
-    const p = entry as Partial<PolicyInput>;
+    const p = (entry ?? {}) as Partial<PolicyInput>; // a null entry is refused below, not a TypeError
     const where = `${file}: policies[${i}]`;
     if (typeof p.repository !== 'string' || !REPOSITORY_GLOB.test(p.repository)) throw new Error(`${where}.repository must be a repository glob`);
     if (typeof p.user !== 'string' || !POLICY_SUBJECT.test(p.user)) throw new Error(`${where}.user must be a user name, group:<name>, * or anonymous`);

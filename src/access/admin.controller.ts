@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Req, UsePipes } from '@nestjs/common';
 import { OciError } from '../common/errors/oci-error';
+import { parseRepositoryName } from '../common/oci/reference';
 import type { GroupRecord } from '../metadata/stores/user.store';
 import type { AuditRecord } from '../metadata/stores/audit.store';
 import { actorOf, type PrincipalRequest } from './access.types';
@@ -47,6 +48,7 @@ export class AdminController {
 
   @Patch('users/:name')
   updateUser(@Param('name') name: string, @Body() body: UpdateUserDto, @Req() req: PrincipalRequest): Promise<UserView> {
+    if (body.password === undefined && body.role === undefined && body.disabled === undefined) throw OciError.invalidRequest('nothing to update', { fields: {} });
     return this.users.update(name, body, actorOf(req.principal));
   }
 
@@ -54,6 +56,13 @@ export class AdminController {
   @HttpCode(204)
   deleteUser(@Param('name') name: string, @Req() req: PrincipalRequest): Promise<void> {
     return this.users.delete(name, actorOf(req.principal));
+  }
+
+  /** Logs the user out everywhere: every refresh token (docker's stored identity token) dies. */
+  @Delete('users/:name/refresh-tokens')
+  @HttpCode(204)
+  revokeRefreshTokens(@Param('name') name: string, @Req() req: PrincipalRequest): Promise<void> {
+    return this.users.revokeRefreshTokens(name, actorOf(req.principal));
   }
 
   // Access tokens (robot accounts / personal tokens)
@@ -143,7 +152,7 @@ export class AdminController {
   @Post('access/check')
   @HttpCode(200)
   async check(@Body() body: AccessCheckDto): Promise<Omit<Decision, 'policy'> & { user: string; repository: string; action: string; policy: PolicyView | null }> {
-    const decision = await this.policies.check(body.user, body.repository, body.action);
+    const decision = await this.policies.check(body.user, parseRepositoryName(body.repository), body.action);
     return { user: body.user, repository: body.repository, action: body.action, ...decision, policy: decision.policy ? toPolicyView(decision.policy) : null };
   }
 

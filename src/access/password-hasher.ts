@@ -27,7 +27,12 @@ export async function verifyPassword(password: string, encoded: string): Promise
   const params = { N: Number(n), r: Number(r), p: Number(p) };
   if (![params.N, params.r, params.p].every((v) => Number.isInteger(v) && v > 0)) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const actual = await derive(password, Buffer.from(salt, 'base64url'), params);
+  let actual: Buffer;
+  try {
+    actual = await derive(password, Buffer.from(salt, 'base64url'), params);
+  } catch {
+    return false; // parameters scrypt refuses (N not a power of two, out of range, too much memory)
+  }
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 

@@ -106,10 +106,16 @@ export class PolicyService {
     return allowedActions(await this.uow.stores.policies.list(), subject, repository);
   }
 
-  /** A predicate over repository names for one subject (one policy read for many names: catalog, mounts). */
-  async pullFilter(subject: Subject): Promise<(repository: string) => boolean> {
+  /** What `subject` may do, as a function of the repository: one policy read for many names (token scopes, catalog, mounts). */
+  async actionsFor(subject: Subject): Promise<(repository: string) => RegistryAction[]> {
     const policies = await this.uow.stores.policies.list();
-    return (repository) => allowedActions(policies, subject, repository).includes('pull');
+    return (repository) => allowedActions(policies, subject, repository);
+  }
+
+  /** A predicate over repository names: those `subject` may pull. */
+  async pullFilter(subject: Subject): Promise<(repository: string) => boolean> {
+    const actions = await this.actionsFor(subject);
+    return (repository) => actions(repository).includes('pull');
   }
 
   /** The check endpoint: may `userName` (or `anonymous`) do `action` on `repository`, and which policy decided. */
@@ -130,8 +136,9 @@ export class PolicyService {
       if ((await stores.counters.get('policies_seeded')) > 0) return 0;
       await stores.counters.increment('policies_seeded');
       const now = Date.now();
-      for (const p of policies) {
-        await stores.policies.create({ id: randomUUID(), repository: p.repository, subject: p.user, permissions: canonical(p.permissions), createdAt: now, updatedAt: now });
+      // One millisecond apart, so "oldest first" (listing, the deciding policy) keeps the file's order instead of the random ids'.
+      for (const [i, p] of policies.entries()) {
+        await stores.policies.create({ id: randomUUID(), repository: p.repository, subject: p.user, permissions: canonical(p.permissions), createdAt: now + i, updatedAt: now + i });
       }
       return policies.length;
     });

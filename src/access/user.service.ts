@@ -139,6 +139,13 @@ export class UserService {
     return { userId: user.id, name: user.name, role: user.role, groups: await this.uow.stores.users.groupsOf(user.id) };
   }
 
+  /** Revokes every refresh token (docker identity token) of the user: its clients must log in again. */
+  async revokeRefreshTokens(name: string, actor?: string): Promise<void> {
+    const user = await this.require(name);
+    await this.uow.stores.refreshTokens.revokeAllForUser(user.id, Date.now());
+    this.audit.record({ type: 'user.refresh-tokens.revoke', actor, outcome: 'success', detail: { user: name } });
+  }
+
   // Groups
 
   async listGroups(): Promise<GroupRecord[]> {

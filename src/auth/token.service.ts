@@ -15,6 +15,8 @@ import { SigningKeyService } from './signing-key.service';
 /** Clock skew tolerated on `nbf`/`exp` (distribution allows 60 s). */
 const LEEWAY_SECONDS = 60;
 const VERIFIED_MAX = 20_000;
+/** More resources than any client asks for at once (docker: the repository plus mount sources). */
+const MAX_SCOPES = 100;
 
 export interface IssuedToken {
   token: string;
@@ -78,6 +80,8 @@ export class TokenService {
   /** What `identity` (undefined: anonymous) is granted of `requested`. */
   async grant(identity: Identity | undefined, requested: readonly ResourceScope[]): Promise<Grant[]> {
     const grants: Grant[] = [];
+    if (requested.length > MAX_SCOPES) throw OciError.invalidRequest(`at most ${MAX_SCOPES} scopes per token request`, { scopes: requested.length });
+    const allowedOn = await this.policies.actionsFor(identity ?? 'anonymous');
     for (const scope of requested) {
       let actions: string[] = [];
       if (scope.type === 'repository') {
@@ -87,7 +91,7 @@ export class TokenService {
         } catch {
           continue; // not a repository name: nothing to grant
         }
-        const allowed: string[] = await this.policies.allowedActions(identity ?? 'anonymous', name);
+        const allowed: string[] = allowedOn(name);
         actions = scope.actions.includes('*') ? allowed : scope.actions.filter((a) => allowed.includes(a));
       } else if (scope.type === 'registry' && scope.name === 'catalog' && scope.actions.includes('*')) {
         actions = ['*'];

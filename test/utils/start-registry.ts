@@ -36,7 +36,12 @@ export async function startRegistry(opts: { dataDir?: string; env?: Record<strin
     : { REGISTRY_AUTH: 'none' };
   const config = loadRegistryConfig({ ...auth, ...opts.env, REGISTRY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(opts.port ?? 0) });
   const app = await createRegistryApp(config, { logger: process.env['REGISTRY_TEST_LOGS'] ? ['log', 'warn', 'error'] : ['error'] });
-  await app.listen(opts.port ?? 0, '127.0.0.1');
+  try {
+    await app.listen(opts.port ?? 0, '127.0.0.1');
+  } catch (error) {
+    await app.close().catch(() => undefined); // a failed start (bad config, bootstrap error) must not leave the database or timers open
+    throw error;
+  }
   const port = (app.getHttpServer().address() as AddressInfo).port;
   let closed = false;
   const close = async (): Promise<void> => {
