@@ -167,6 +167,17 @@ describe('token authentication denials (e2e)', () => {
       expect((await requestToken(registry, fred, [])).status).toBe(200);
     });
 
+    it('kills every refresh token of a user when an admin revokes them, leaving the password working', async () => {
+      const user = await createUser(registry, 'logged-out-everywhere');
+      const first = (await getToken(registry, user, [], { offline_token: 'true' })).refresh_token!;
+      const second = (await getToken(registry, user, [], { offline_token: 'true' })).refresh_token!;
+      expect((await postToken(registry, { grant_type: 'refresh_token', refresh_token: first })).status).toBe(200);
+      expect((await adminRequest(registry, 'DELETE', '/api/v1/users/logged-out-everywhere/refresh-tokens')).status).toBe(204);
+      for (const token of [first, second]) expect((await postToken(registry, { grant_type: 'refresh_token', refresh_token: token })).status).toBe(401);
+      expect((await requestToken(registry, user, [])).status).toBe(200);
+      expect((await adminRequest(registry, 'DELETE', '/api/v1/users/nobody/refresh-tokens')).status).toBe(404);
+    });
+
     it('refuses a refresh token at an unknown service with 400, before looking at it', async () => {
       const { refresh_token } = await getToken(registry, alice, [], { offline_token: 'true' });
       const res = await postToken(registry, { grant_type: 'refresh_token', refresh_token: refresh_token!, service: 'elsewhere' });
