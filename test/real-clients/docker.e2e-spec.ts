@@ -1,16 +1,25 @@
 /**
- * docker (a private dockerd plus the docker CLI) against the registry: push, cross-repository
- * mount, pull, a manifest list made with `docker manifest`, tags and delete. Images get into the
- * daemon offline with `skopeo copy ... docker-daemon:` (a docker load). dockerd recompresses
- * layers on push, so images are compared by content: the config digest (docker's image ID) must
- * be the original one and every layer the registry serves must gunzip to the original diff_id.
- * The daemon talks to the registry through a recording proxy, which is how the mount of big2's
- * base layer is asserted.
+ * docker (a private dockerd plus the docker CLI) against the registry: `docker login` as a
+ * non-admin user, then push, cross-repository mount, pull, a manifest list made with `docker
+ * manifest`, tags and delete. Images get into the daemon offline with `skopeo copy ...
+ * docker-daemon:` (a docker load). dockerd recompresses layers on push, so images are compared by
+ * content: the config digest (docker's image ID) must be the original one and every layer the
+ * registry serves must gunzip to the original diff_id. The daemon talks to the registry (and its
+ * token endpoint) through a recording proxy, which is how the mount of big2's base layer and the
+ * token flow are asserted.
+ *
+ * The token flow docker drives: `docker login` GETs a token with Basic credentials and
+ * `offline_token=true`, and stores the refresh token it gets as `identitytoken` instead of the
+ * password; every later push and pull (daemon and `docker manifest` alike) gets its tokens by
+ * POSTing `grant_type=refresh_token`, with no GET fallback. A pull-only user can pull but not push.
  */
-import { Dockerd } from '../utils/clients';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Dockerd, RunResult } from '../utils/clients';
 import { TestImageName } from '../utils/images';
-import { uploadedBytes } from '../utils/recording-proxy';
-import { expectSameIndexContent } from '../utils/registry-checks';
+import { RecordedRequest, requestedScopes, tokenRequests, uploadedBytes } from '../utils/recording-proxy';
+import { expectSameIndexContent, tagsOf } from '../utils/registry-checks';
+import type { Login } from '../utils/tokens';
 import {
   COMMAND_TIMEOUT_MS,
   InspectedImage,
@@ -23,6 +32,8 @@ import {
   expectLocalPlatformImage,
   expectNewLayersDownloaded,
   expectPushedSameContent,
+  expectReaderPushDenied,
+  expectRefused,
   expectTagsAfterTaggingTinyV1,
   originalContent,
   parseImageInspect,
@@ -37,11 +48,33 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     dockerd = await run().sandbox.startDockerd([run().proxy.host]);
   }, 3 * 60_000);
 
-  const docker = async (args: string[]): Promise<string> => {
+  /** The docker CLI on the private daemon; `config` is a DOCKER_CONFIG dir other than the pushing user's. */
+  const dockerRun = (args: string[], opts: { config?: string; allowFailure?: boolean } = {}): Promise<RunResult> => {
     if (!dockerd) throw new Error('dockerd did not start (see the beforeAll error)');
     // DOCKER_CLI_EXPERIMENTAL: `docker manifest` on older (20.10) CLIs
-    const env = { DOCKER_CLI_EXPERIMENTAL: 'enabled' };
-    return (await dockerd.docker(args, { timeoutMs: COMMAND_TIMEOUT_MS, env })).stdout.trim();
+    const env = { DOCKER_CLI_EXPERIMENTAL: 'enabled', ...(opts.config !== undefined && { DOCKER_CONFIG: opts.config }) };
+    return dockerd.docker(args, { timeoutMs: COMMAND_TIMEOUT_MS, env, allowFailure: opts.allowFailure });
+  };
+  const docker = async (args: string[], config?: string): Promise<string> => (await dockerRun(args, { config })).stdout.trim();
+  /** The pulling-only user's DOCKER_CONFIG dir. */
+  const readerConfig = (): string => run().sandbox.path('docker', 'reader-cfg');
+  const login = (who: Login, config?: string, allowFailure = false): Promise<{ result: RunResult; seen: RecordedRequest[] }> =>
+    run().traffic(() => dockerRun(['login', '--username', who.user, '--password', who.password, run().proxy.host], { config, allowFailure }));
+  /** What a DOCKER_CONFIG's config.json holds for the registry (through the proxy). */
+  const storedAuth = (config = dockerd?.configDir ?? ''): { auth?: string; identitytoken?: string } | undefined => {
+    const v: unknown = JSON.parse(fs.readFileSync(path.join(config, 'config.json'), 'utf8'));
+    const auths = typeof v === 'object' && v !== null && 'auths' in v && typeof v.auths === 'object' && v.auths !== null ? (v.auths as Record<string, { auth?: string; identitytoken?: string }>) : {};
+    return auths[run().proxy.host];
+  };
+  /**
+   * Token requests of a push or pull with a stored identity token: POSTs of the refresh token
+   * only, all answered. The daemon sends client_id `docker`; the CLI's own registry client
+   * (`docker manifest`) sends distribution's default, `registry-client`.
+   */
+  const expectRefreshGrants = (seen: readonly RecordedRequest[], clientId = 'docker'): void => {
+    const tokens = tokenRequests(seen);
+    expect(tokens.length).toBeGreaterThan(0);
+    expect(tokens.map((t) => `${t.method} ${t.grantType} ${t.clientId} ${t.status}`)).toEqual(tokens.map(() => `POST refresh_token ${clientId} 200`));
   };
   /** docker load, offline: skopeo copies the OCI layout into the daemon as `target`. */
   const load = async (name: TestImageName, target: string, platform: string[] = []): Promise<void> => {
@@ -65,8 +98,27 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     expect(await docker(['images', '--all', '--quiet'])).toBe('');
   };
 
+  it('logs in with docker login, storing the refresh token the registry hands out instead of the password', async () => {
+    const { user } = run();
+    const wrong = await login({ user: user.user, password: 'not-the-password' }, undefined, true);
+    expectRefused(wrong.result);
+    expect(tokenRequests(wrong.seen).map((t) => `${t.method} ${t.status}`)).toEqual(['GET 401']);
+    expect(storedAuth()).toBeUndefined();
+
+    const { seen } = await login(user);
+    // ping, GET token (Basic, offline_token=true, no scope), ping again with the token
+    const tokens = tokenRequests(seen);
+    expect(tokens).toEqual([{ method: 'GET', scopes: [], basic: true, offline: true, clientId: 'docker', status: 200 }]);
+    expect(seen.find((r) => r.path === '/token')?.query.get('account')).toBe(user.user);
+    expect(seen.filter((r) => r.path === '/v2/').map((r) => `${r.authScheme ?? 'none'} ${r.status}`)).toEqual(['none 401', 'bearer 200']);
+    const stored = storedAuth();
+    expect(stored?.identitytoken).toMatch(/^rrt_/);
+    expect(fs.readFileSync(path.join(dockerd?.configDir ?? '', 'config.json'), 'utf8')).not.toContain(user.password);
+  }, STEP_TIMEOUT_MS);
+
   it('pushes tiny and big from the daemon (recompressed: same config digest, layers gunzip to the original diff_ids)', async () => {
-    const { images, ref } = run();
+    const { images, ref, repo, user } = run();
+    const since = new Date().toISOString();
     for (const name of ['tiny', 'big'] as const) {
       const content = await originalContent(images, name);
       await load(name, ref(name));
@@ -74,7 +126,14 @@ describeRealClient('docker', 'docker against the registry', (run) => {
 
       const traffic = await run().traffic(() => push(ref(name)));
       await expectPushedSameContent(run(), pushed, name, content, traffic);
+      // the daemon got its tokens with the stored refresh token (POST), never with the password
+      expectRefreshGrants(traffic.seen);
+      expect(requestedScopes(traffic.seen)).toContain(`repository:${repo(name)}:pull,push`);
     }
+    // and the registry saw OAuth logins of the user (the refresh-token POSTs)
+    const logins = await run().audit({ type: 'login', actor: user.user, since });
+    expect(logins.length).toBeGreaterThan(0);
+    expect(logins.map((e) => [e.outcome, (e.detail as { via?: string } | undefined)?.via])).toEqual(logins.map(() => ['success', 'oauth']));
   }, STEP_TIMEOUT_MS);
 
   it('pushes big2 by mounting the base layer it shares with big from e2e/docker/big instead of uploading it', async () => {
@@ -84,6 +143,9 @@ describeRealClient('docker', 'docker against the registry', (run) => {
 
     const traffic = await run().traffic(() => push(ref('big2')));
     await expectBig2PushedSameContentWithMountedBase(run(), pushed, content, traffic);
+    // the token for the mount covered pull on the source repository
+    expectRefreshGrants(traffic.seen);
+    expect(requestedScopes(traffic.seen)).toContain(`repository:${run().repo('big')}:pull`);
   }, STEP_TIMEOUT_MS);
 
   it('pulls tiny, big and big2 back into an emptied daemon', async () => {
@@ -99,11 +161,12 @@ describeRealClient('docker', 'docker against the registry', (run) => {
       expect(local.layers).toEqual(image.content.diffIds);
       // every layer the daemon did not have yet came from the registry
       expectNewLayersDownloaded(seen, image.manifest.layers, have);
+      expectRefreshGrants(seen);
     }
   }, STEP_TIMEOUT_MS);
 
   it('pushes a manifest list made with docker manifest create/annotate/push and pulls each platform back', async () => {
-    const { images, url, repo, ref } = run();
+    const { images, direct, repo, ref } = run();
     const originals = await images.layout('multi').contents();
     const tags: string[] = [];
     for (const content of originals) {
@@ -119,8 +182,10 @@ describeRealClient('docker', 'docker against the registry', (run) => {
       const { variant } = content.platform;
       if (variant) await docker(['manifest', 'annotate', '--variant', variant, ref('multi'), tags[i]]);
     }
-    const out = await docker(['manifest', 'push', '--insecure', '--purge', ref('multi')]);
-    const index = await expectSameIndexContent(url, repo('multi'), 'latest', originals);
+    // `docker manifest` talks to the registry itself (not through the daemon), with the same stored refresh token
+    const { result: out, seen } = await run().traffic(() => docker(['manifest', 'push', '--insecure', '--purge', ref('multi')]));
+    expectRefreshGrants(seen, 'registry-client');
+    const index = await expectSameIndexContent(direct, repo('multi'), 'latest', originals);
     expect(out).toContain(index.digest);
 
     await removeAllImages();
@@ -140,6 +205,27 @@ describeRealClient('docker', 'docker against the registry', (run) => {
     expect(uploadedBytes(seen)).toBe(0);
 
     await expectTagsAfterTaggingTinyV1(run(), { multi: ['amd64', 'arm64', 'latest'] });
+  }, STEP_TIMEOUT_MS);
+
+  it('lets a pull-only user (docker login with its own config) pull tiny but refuses its push', async () => {
+    const { reader, ref, repo, direct } = run();
+    const tiny = pushed.get('tiny');
+    fs.mkdirSync(readerConfig(), { recursive: true });
+    fs.writeFileSync(path.join(readerConfig(), 'config.json'), '{}\n');
+    await login(reader, readerConfig());
+    expect(storedAuth(readerConfig())?.identitytoken).toMatch(/^rrt_/);
+
+    await removeAllImages();
+    const pulled = await run().traffic(() => docker(['pull', '--quiet', ref('tiny')], readerConfig()));
+    expect((await inspect(ref('tiny'))).id).toBe(tiny.content.configDigest);
+    expectRefreshGrants(pulled.seen);
+
+    await docker(['tag', ref('tiny'), ref('reader')]);
+    const { result, seen } = await run().traffic(() => dockerRun(['push', ref('reader')], { config: readerConfig(), allowFailure: true }));
+    expectRefused(result);
+    await expectReaderPushDenied(run(), repo('reader'), seen);
+    expectRefreshGrants(seen);
+    expect(await tagsOf(direct, repo('reader'))).toEqual([]);
   }, STEP_TIMEOUT_MS);
 
   it('deletes a manifest by digest over HTTP, leaving the layers big shares with it intact', async () => {

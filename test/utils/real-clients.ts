@@ -1,22 +1,35 @@
 /**
- * The frame every real-client spec (test/real-clients) shares: a fresh registry (startRegistry),
- * a recording proxy in front of it that the client talks to, the test images and a ClientSandbox,
- * set up before the spec's tests and torn down after them. When the client or the images are
- * missing and REGISTRY_TEST_REQUIRE_CLIENTS is not 1, the spec registers one test that names the
- * reason instead (a file with no tests is an error in jest).
+ * The frame every real-client spec (test/real-clients) shares: a fresh registry with token
+ * authentication (startRegistry({ auth: true }), the production default), a recording proxy in
+ * front of it that the client talks to, the test images and a ClientSandbox, set up before the
+ * spec's tests and torn down after them. When the client or the images are missing and
+ * REGISTRY_TEST_REQUIRE_CLIENTS is not 1, the spec registers one test that names the reason
+ * instead (a file with no tests is an error in jest).
+ *
+ * Access is set up through the admin REST API as an operator would: two non-admin users, `pusher`
+ * (member of group `writers`, to which the seed policy "every logged-in user may pull, push and
+ * delete everything" is narrowed) and `reader` (a policy grants it pull on the spec's
+ * repositories, nothing else). Clients log in as one of them; the challenges' token realm is built
+ * from the Host the client used (REGISTRY_PUBLIC_URL unset), so token requests go through the
+ * proxy too and are part of the recorded traffic. The spec's own checks bypass both the proxy and
+ * the token flow: they go to the registry directly with the admin's Basic credentials.
  */
-import { ClientName, ClientSandbox, realClientSkipReason } from './clients';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ClientName, ClientSandbox, RunResult, realClientSkipReason } from './clients';
 import { ImageContent, LayerSummary, TestImageName, TestImages, clientsRequired, ensureTestImages } from './images';
 import {
   RecordedRequest,
   RecordingProxy,
   completedUploads,
+  describeRequests,
   downloadedBlobBytes,
   expectMountedNotUploaded,
   startRecordingProxy,
 } from './recording-proxy';
-import { ServedImage, deleteManifest, expectIdenticalImage, expectSameContent, fetchManifest, tagsOf } from './registry-checks';
+import { RegistryTarget, ServedImage, deleteManifest, expectIdenticalImage, expectSameContent, fetchManifest, tagsOf } from './registry-checks';
 import { RunningRegistry, startRegistry } from './start-registry';
+import { ADMIN, AuditEventView, Login, PolicyView, adminCall, auditEvents, basic, createPolicy, createUser } from './tokens';
 
 /** Per-step limit for real-client tests (big pushes and pulls on a slow 2-core machine). */
 export const STEP_TIMEOUT_MS = 10 * 60_000;
@@ -30,11 +43,26 @@ export class RealClientRun {
     readonly registry: RunningRegistry,
     readonly proxy: RecordingProxy,
     readonly sandbox: ClientSandbox,
+    /** The non-admin user the client logs in as: may pull, push and delete everything (group `writers`). */
+    readonly user: Login,
+    /** A non-admin user that may only pull, and only the spec's repositories (e2e/<client>/*). */
+    readonly reader: Login,
   ) {}
 
-  /** The registry's own URL: checks go here directly, so they never show up in the proxy log. */
-  get url(): string {
-    return this.registry.url;
+  /**
+   * The registry's own URL with the admin's Basic credentials: the spec's checks go here directly,
+   * so they never show up in the proxy log and do not depend on the token flow under test.
+   */
+  get direct(): RegistryTarget {
+    return { url: this.registry.url, authorization: basic(ADMIN.user, ADMIN.password) };
+  }
+
+  /** `user:password`, as clients take credentials on the command line (skopeo --creds, ctr --user). */
+  readonly creds = (login: Login = this.user): string => `${login.user}:${login.password}`;
+
+  /** The registry's audit log (admin REST), newest first. */
+  audit(query: Record<string, string> = {}): Promise<AuditEventView[]> {
+    return auditEvents(this.registry, query);
   }
 
   /** Repository name for a test image, e.g. e2e/skopeo/big (an arrow, so it can be destructured). */
@@ -72,13 +100,21 @@ export function describeRealClient(client: ClientName, title: string, body: (run
       const dir = await ensureTestImages();
       if (!dir) throw new Error('no test images (see test/utils/images.ts)');
       const images = new TestImages(dir);
-      registry = await startRegistry();
+      registry = await startRegistry({ auth: true });
+      const { user, reader } = await setUpAccess(registry, client);
       proxy = await startRecordingProxy(registry.url);
       sandbox = await ClientSandbox.create(client);
-      current = new RealClientRun(client, images, registry, proxy, sandbox);
+      current = new RealClientRun(client, images, registry, proxy, sandbox, user, reader);
     }, 25 * 60_000);
 
     afterAll(async () => {
+      // REGISTRY_TEST_TRAFFIC_DIR=<dir>: keep what the client sent (through the proxy) and ran, for diagnosis
+      const keep = process.env['REGISTRY_TEST_TRAFFIC_DIR'];
+      if (keep && proxy) {
+        fs.mkdirSync(keep, { recursive: true });
+        fs.writeFileSync(path.join(keep, `${client}-traffic.log`), `${describeRequests(proxy.requests)}\n`);
+        if (sandbox && fs.existsSync(sandbox.commandLog)) fs.copyFileSync(sandbox.commandLog, path.join(keep, `${client}-commands.log`));
+      }
       try {
         await sandbox?.cleanup();
       } finally {
@@ -95,6 +131,52 @@ export function describeRealClient(client: ClientName, title: string, body: (run
       return current;
     });
   });
+}
+
+/**
+ * The users and policies of a real-client run, made through the admin REST API: `pusher` in group
+ * `writers`, the seed policy (`*` may pull, push, delete on `*`) narrowed to that group, and
+ * `reader` with a pull-only policy on e2e/<client>/*. Checks that the registry decides as intended.
+ */
+async function setUpAccess(registry: RunningRegistry, client: ClientName): Promise<{ user: Login; reader: Login }> {
+  const user = await createUser(registry, 'pusher', 'pusher-Secret.1');
+  const reader = await createUser(registry, 'reader', 'reader-Secret.2');
+  await adminCall(registry, 'POST', '/api/v1/groups', { name: 'writers', members: [user.user] });
+  const { policies } = await adminCall<{ policies: PolicyView[] }>(registry, 'GET', '/api/v1/policies');
+  const seed = policies.find((p) => p.repository === '*' && p.user === '*');
+  if (!seed) throw new Error(`no seed policy for every logged-in user: ${JSON.stringify(policies)}`);
+  await adminCall(registry, 'PATCH', `/api/v1/policies/${seed.id}`, { user: 'group:writers' });
+  await createPolicy(registry, `e2e/${client}/*`, reader.user, ['pull']);
+
+  const check = async (who: string, action: string): Promise<boolean> =>
+    (await adminCall<{ allowed: boolean }>(registry, 'POST', '/api/v1/access/check', { user: who, repository: `e2e/${client}/tiny`, action })).allowed;
+  const decisions = {
+    pusher: [await check(user.user, 'pull'), await check(user.user, 'push'), await check(user.user, 'delete')],
+    reader: [await check(reader.user, 'pull'), await check(reader.user, 'push'), await check(reader.user, 'delete')],
+    anonymous: [await check('anonymous', 'pull')],
+  };
+  expect(decisions).toEqual({ pusher: [true, true, true], reader: [true, false, false], anonymous: [false] });
+  return { user, reader };
+}
+
+/**
+ * A client command the registry refused: it exited non-zero with a message about authorization,
+ * not for some unrelated reason.
+ */
+export function expectRefused(result: RunResult): void {
+  expect(result.code).not.toBe(0);
+  expect(`${result.stderr}\n${result.stdout}`).toMatch(/unauthorized|denied|authentication required|insufficient.scope|not authorized|forbidden|invalid username\/password/i);
+}
+
+/**
+ * `reader` could not push to `repo` in this traffic: no upload and no manifest PUT succeeded there,
+ * and the registry audited at least one `access.denied` of reader's push on it.
+ */
+export async function expectReaderPushDenied(run: RealClientRun, repo: string, seen: readonly RecordedRequest[]): Promise<void> {
+  const succeeded = seen.filter((r) => r.path.startsWith(`/v2/${repo}/`) && r.method !== 'GET' && r.method !== 'HEAD' && r.status >= 200 && r.status < 300);
+  expect(succeeded.map((r) => `${r.method} ${r.path} -> ${r.status}`)).toEqual([]);
+  const denied = await run.audit({ type: 'access.denied', actor: run.reader.user, repository: repo });
+  expect(denied.filter((e) => e.outcome === 'denied' && (e.action ?? '').split(',').includes('push')).length).toBeGreaterThan(0);
 }
 
 /*
@@ -154,7 +236,7 @@ export async function expectPushedIdentically(run: RealClientRun, name: Exclude<
   const uploaded = completedUploads(seen, run.repo(name));
   const m = run.images.manifest(name);
   for (const digest of [m.config, ...m.layers.map((l) => l.digest)]) expect(uploaded.has(digest)).toBe(true);
-  await expectIdenticalImage(run.url, run.repo(name), 'latest', run.images.layout(name));
+  await expectIdenticalImage(run.direct, run.repo(name), 'latest', run.images.layout(name));
 }
 
 /**
@@ -167,7 +249,7 @@ export async function expectBig2PushedIdenticallyWithMountedBase(
   layers: { base: LayerSummary; own: LayerSummary },
 ): Promise<void> {
   expectBaseMountedOwnUploaded(run, seen, layers.base, layers.own.digest);
-  await expectIdenticalImage(run.url, run.repo('big2'), 'latest', run.images.layout('big2'));
+  await expectIdenticalImage(run.direct, run.repo('big2'), 'latest', run.images.layout('big2'));
 }
 
 /**
@@ -182,7 +264,7 @@ export async function expectPushedSameContent(
   content: ImageContent,
   push: { result: string; seen: readonly RecordedRequest[] },
 ): Promise<ServedImage> {
-  const image = await expectSameContent(run.url, run.repo(name), 'latest', content);
+  const image = await expectSameContent(run.direct, run.repo(name), 'latest', content);
   expect(image.digest).toBe(push.result);
   const uploaded = completedUploads(push.seen, run.repo(name));
   for (const layer of image.manifest.layers) expect(uploaded.has(layer.digest)).toBe(true);
@@ -212,7 +294,7 @@ export async function expectBig2PushedSameContentWithMountedBase(
   content: ImageContent,
   push: { result: string; seen: readonly RecordedRequest[] },
 ): Promise<void> {
-  const image = await expectSameContent(run.url, run.repo('big2'), 'latest', content);
+  const image = await expectSameContent(run.direct, run.repo('big2'), 'latest', content);
   expect(image.digest).toBe(push.result);
   // the same compressed base blob as in big, and it arrived by mount, not upload
   const base = pushed.get('big').manifest.layers[0];
@@ -240,13 +322,13 @@ export async function expectTagsAfterTaggingTinyV1(
   run: RealClientRun,
   others: Partial<Record<Exclude<TestImageName, 'tiny'>, string[]>> = {},
 ): Promise<void> {
-  expect(await tagsOf(run.url, run.repo('tiny'))).toEqual(['latest', 'v1']);
-  for (const name of ['big', 'big2', 'multi'] as const) expect(await tagsOf(run.url, run.repo(name))).toEqual(others[name] ?? ['latest']);
+  expect(await tagsOf(run.direct, run.repo('tiny'))).toEqual(['latest', 'v1']);
+  for (const name of ['big', 'big2', 'multi'] as const) expect(await tagsOf(run.direct, run.repo(name))).toEqual(others[name] ?? ['latest']);
 }
 
 /** The registry serves `name:tag` directly (a 200 with this manifest digest). */
 export async function expectTagServes(run: RealClientRun, name: TestImageName, tag: string, digest: string): Promise<void> {
-  const m = await fetchManifest(run.url, run.repo(name), tag);
+  const m = await fetchManifest(run.direct, run.repo(name), tag);
   expect([m.status, m.digest]).toEqual([200, digest]);
 }
 
@@ -255,10 +337,10 @@ export async function expectTagServes(run: RealClientRun, name: TestImageName, t
  * digest nor latest resolves (404) and the repository lists no tags.
  */
 export async function expectManifestDeletedByDigest(run: RealClientRun, name: TestImageName, digest: string): Promise<void> {
-  expect(await deleteManifest(run.url, run.repo(name), digest)).toBe(202);
-  expect((await fetchManifest(run.url, run.repo(name), digest)).status).toBe(404);
-  expect((await fetchManifest(run.url, run.repo(name), 'latest')).status).toBe(404);
-  expect(await tagsOf(run.url, run.repo(name))).toEqual([]);
+  expect(await deleteManifest(run.direct, run.repo(name), digest)).toBe(202);
+  expect((await fetchManifest(run.direct, run.repo(name), digest)).status).toBe(404);
+  expect((await fetchManifest(run.direct, run.repo(name), 'latest')).status).toBe(404);
+  expect(await tagsOf(run.direct, run.repo(name))).toEqual([]);
 }
 
 /**
@@ -268,7 +350,7 @@ export async function expectManifestDeletedByDigest(run: RealClientRun, name: Te
 export async function expectBig2DeletedLeavingBigIdentical(run: RealClientRun): Promise<void> {
   await expectManifestDeletedByDigest(run, 'big2', run.images.summary('big2').digest);
   // big shares its base layer with the deleted big2 and must still be whole
-  await expectIdenticalImage(run.url, run.repo('big'), 'latest', run.images.layout('big'));
+  await expectIdenticalImage(run.direct, run.repo('big'), 'latest', run.images.layout('big'));
 }
 
 /**
@@ -280,7 +362,7 @@ export async function expectBig2DeletedLeavingBigSameContent(run: RealClientRun,
   const big = pushed.get('big');
   await expectManifestDeletedByDigest(run, 'big2', big2.digest);
   // big shares its base layer with the deleted big2: every blob of it is still served intact
-  const again = await expectSameContent(run.url, run.repo('big'), 'latest', big.content);
+  const again = await expectSameContent(run.direct, run.repo('big'), 'latest', big.content);
   expect(again.digest).toBe(big.digest);
 }
 

@@ -3,8 +3,9 @@
  * forwards (method, path, query, status, body bytes each way). The real-client specs point the
  * clients at the proxy, so they can assert what a client actually sent the registry - e.g. that a
  * push mounted a layer instead of uploading it - without depending on client debug output or on
- * registry internals. Bodies are streamed (never buffered) and absolute Location headers that
- * name the upstream are rewritten to the proxy, so clients keep talking through it.
+ * registry internals. Bodies are streamed (never buffered; only small form bodies, the OAuth2
+ * POSTs to the token endpoint, are kept as well) and absolute Location headers that name the
+ * upstream are rewritten to the proxy, so clients keep talking through it.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,6 +20,10 @@ export interface RecordedRequest {
   status: number;
   requestBytes: number;
   responseBytes: number;
+  /** The Authorization scheme the client sent, lower-cased (`basic`, `bearer`), if any. */
+  authScheme?: string;
+  /** The parsed body of an `application/x-www-form-urlencoded` request (e.g. POST /token), once it has been read. */
+  form?: URLSearchParams;
 }
 
 export interface RecordingProxy {
@@ -32,6 +37,9 @@ export interface RecordingProxy {
   since(mark: number): RecordedRequest[];
   close(): Promise<void>;
 }
+
+/** Form bodies up to this size are kept (token requests are a few hundred bytes). */
+const MAX_FORM_BYTES = 64 * 1024;
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'expect']);
 
@@ -52,7 +60,11 @@ export async function startRecordingProxy(upstreamUrl: string): Promise<Recordin
       requestBytes: 0,
       responseBytes: 0,
     };
+    const scheme = /^\s*(\S+)/.exec(req.headers.authorization ?? '')?.[1];
+    if (scheme) rec.authScheme = scheme.toLowerCase();
     requests.push(rec);
+    const isForm = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+    const formChunks: Buffer[] = [];
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
 
@@ -70,7 +82,15 @@ export async function startRecordingProxy(upstreamUrl: string): Promise<Recordin
         up.once('error', () => res.destroy());
       },
     );
-    req.on('data', (b: Buffer) => (rec.requestBytes += b.length));
+    req.on('data', (b: Buffer) => {
+      rec.requestBytes += b.length;
+      if (isForm && rec.requestBytes <= MAX_FORM_BYTES) formChunks.push(b);
+    });
+    if (isForm) {
+      req.once('end', () => {
+        if (rec.requestBytes <= MAX_FORM_BYTES) rec.form = new URLSearchParams(Buffer.concat(formChunks).toString('utf8'));
+      });
+    }
     req.pipe(out);
     out.once('error', (e) => {
       rec.status = rec.status || -1;
@@ -157,10 +177,63 @@ export function downloadedBlobBytes(requests: readonly RecordedRequest[], digest
     .reduce((n, r) => n + r.responseBytes, 0);
 }
 
+/** A request to the token endpoint, as the client made it. */
+export interface TokenRequest {
+  method: string;
+  /** POST: the form's grant_type (`password`, `refresh_token`); GET: undefined. */
+  grantType?: string;
+  /** The scopes asked for (GET: one per `scope` parameter; POST: the space-separated `scope` field, split). */
+  scopes: string[];
+  /** Whether the client sent Basic credentials (GET with a login). */
+  basic: boolean;
+  /** GET `offline_token=true` or POST `access_type=offline`. */
+  offline: boolean;
+  clientId?: string;
+  status: number;
+}
+
+/** The requests to `/token` in this traffic (the realm of the registry's challenges, reached through the proxy). */
+export function tokenRequests(requests: readonly RecordedRequest[]): TokenRequest[] {
+  return requests
+    .filter((r) => r.path === '/token')
+    .map((r) => {
+      const params = r.method === 'POST' ? (r.form ?? new URLSearchParams()) : r.query;
+      const scopes = r.method === 'POST' ? (params.get('scope') ?? '').split(' ').filter(Boolean) : params.getAll('scope');
+      return {
+        method: r.method,
+        ...(r.method === 'POST' && { grantType: params.get('grant_type') ?? '' }),
+        scopes,
+        basic: r.authScheme === 'basic',
+        offline: params.get('offline_token') === 'true' || params.get('access_type') === 'offline',
+        ...(params.has('client_id') && { clientId: params.get('client_id')! }),
+        status: r.status,
+      };
+    });
+}
+
+/**
+ * Every scope requested from the token endpoint in this traffic, each with its actions sorted
+ * (clients differ in the order: docker asks for `push,pull`, the others for `pull,push`).
+ */
+export function requestedScopes(requests: readonly RecordedRequest[]): string[] {
+  return tokenRequests(requests).flatMap((t) =>
+    t.scopes.map((scope) => {
+      const last = scope.lastIndexOf(':');
+      return last < 0 ? scope : `${scope.slice(0, last)}:${scope.slice(last + 1).split(',').sort().join(',')}`;
+    }),
+  );
+}
+
 /** A short listing of requests for assertion messages. */
 export function describeRequests(requests: readonly RecordedRequest[]): string {
   return requests
-    .map((r) => `${r.method} ${r.path}${[...r.query].length ? `?${r.query}` : ''} -> ${r.status} (${r.requestBytes}B up)`)
+    .map((r) => {
+      const grant = r.form?.get('grant_type');
+      const scope = r.form?.get('scope');
+      const form = grant ? ` [grant_type=${grant}${scope ? ` scope=${scope}` : ''}]` : '';
+      const auth = r.authScheme ? ` (${r.authScheme})` : '';
+      return `${r.method} ${r.path}${[...r.query].length ? `?${r.query}` : ''}${form}${auth} -> ${r.status} (${r.requestBytes}B up)`;
+    })
     .join('\n');
 }
 

@@ -20,6 +20,17 @@ export const MANIFEST_ACCEPT = [
 
 const FETCH_TIMEOUT_MS = 120_000;
 
+/**
+ * Where checks send their requests: a registry URL, or a URL with the Authorization header to
+ * send (e.g. an admin's Basic credentials for a registry with token auth).
+ */
+export type RegistryTarget = string | { url: string; authorization?: string };
+
+function endpoint(target: RegistryTarget, path: string): { url: string; headers: Record<string, string> } {
+  const { url, authorization } = typeof target === 'string' ? { url: target, authorization: undefined } : target;
+  return { url: `${url}${path}`, headers: authorization === undefined ? {} : { authorization } };
+}
+
 export interface FetchedManifest {
   status: number;
   digest: string | null;
@@ -27,9 +38,10 @@ export interface FetchedManifest {
   body: Buffer;
 }
 
-export async function fetchManifest(baseUrl: string, name: string, ref: string): Promise<FetchedManifest> {
-  const res = await fetch(`${baseUrl}/v2/${name}/manifests/${ref}`, {
-    headers: { accept: MANIFEST_ACCEPT },
+export async function fetchManifest(target: RegistryTarget, name: string, ref: string): Promise<FetchedManifest> {
+  const { url, headers } = endpoint(target, `/v2/${name}/manifests/${ref}`);
+  const res = await fetch(url, {
+    headers: { ...headers, accept: MANIFEST_ACCEPT },
     signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
   });
   return {
@@ -41,8 +53,8 @@ export async function fetchManifest(baseUrl: string, name: string, ref: string):
 }
 
 /** GET a manifest that must exist; checks the digest header against the bytes served. */
-export async function getManifest(baseUrl: string, name: string, ref: string): Promise<FetchedManifest & { digest: string }> {
-  const m = await fetchManifest(baseUrl, name, ref);
+export async function getManifest(target: RegistryTarget, name: string, ref: string): Promise<FetchedManifest & { digest: string }> {
+  const m = await fetchManifest(target, name, ref);
   if (m.status !== 200) throw new Error(`GET /v2/${name}/manifests/${ref}: ${m.status} ${m.body.toString().slice(0, 300)}`);
   const computed = sha256(m.body);
   if (m.digest !== null && m.digest !== computed) {
@@ -51,32 +63,36 @@ export async function getManifest(baseUrl: string, name: string, ref: string): P
   return { ...m, digest: computed };
 }
 
-export async function listTags(baseUrl: string, name: string): Promise<{ status: number; tags: string[] | null }> {
-  const res = await fetch(`${baseUrl}/v2/${name}/tags/list`, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+export async function listTags(target: RegistryTarget, name: string): Promise<{ status: number; tags: string[] | null }> {
+  const { url, headers } = endpoint(target, `/v2/${name}/tags/list`);
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   const body: unknown = await res.json().catch(() => undefined);
   const tags = typeof body === 'object' && body !== null && 'tags' in body && Array.isArray(body.tags) ? body.tags.map(String) : null;
   return { status: res.status, tags };
 }
 
 /** The repository's tags, sorted; empty when it has none (200 with [] or null, or 404). */
-export async function tagsOf(baseUrl: string, name: string): Promise<string[]> {
-  const { status, tags } = await listTags(baseUrl, name);
+export async function tagsOf(target: RegistryTarget, name: string): Promise<string[]> {
+  const { status, tags } = await listTags(target, name);
   if (status === 404) return [];
   if (status !== 200) throw new Error(`GET /v2/${name}/tags/list: ${status}`);
   return [...(tags ?? [])].sort();
 }
 
-export async function deleteManifest(baseUrl: string, name: string, digest: string): Promise<number> {
-  const res = await fetch(`${baseUrl}/v2/${name}/manifests/${digest}`, {
+export async function deleteManifest(target: RegistryTarget, name: string, digest: string): Promise<number> {
+  const { url, headers } = endpoint(target, `/v2/${name}/manifests/${digest}`);
+  const res = await fetch(url, {
     method: 'DELETE',
+    headers,
     signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
   });
   await res.arrayBuffer();
   return res.status;
 }
 
-export async function headBlob(baseUrl: string, name: string, digest: string): Promise<{ status: number; size: number | null }> {
-  const res = await fetch(`${baseUrl}/v2/${name}/blobs/${digest}`, { method: 'HEAD', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+export async function headBlob(target: RegistryTarget, name: string, digest: string): Promise<{ status: number; size: number | null }> {
+  const { url, headers } = endpoint(target, `/v2/${name}/blobs/${digest}`);
+  const res = await fetch(url, { method: 'HEAD', headers, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   const length = res.headers.get('content-length');
   return { status: res.status, size: length === null ? null : Number(length) };
 }
@@ -89,8 +105,9 @@ export interface BlobHashes {
 }
 
 /** Streams a blob from the registry and hashes it (and its gunzipped form), never buffering it. */
-export async function hashBlob(baseUrl: string, name: string, digest: string, gunzip = false): Promise<BlobHashes> {
-  const res = await fetch(`${baseUrl}/v2/${name}/blobs/${digest}`, { signal: AbortSignal.timeout(10 * 60_000) });
+export async function hashBlob(target: RegistryTarget, name: string, digest: string, gunzip = false): Promise<BlobHashes> {
+  const { url, headers } = endpoint(target, `/v2/${name}/blobs/${digest}`);
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10 * 60_000) });
   if (res.status !== 200 || !res.body) throw new Error(`GET /v2/${name}/blobs/${digest}: ${res.status}`);
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
   const outer = createHash('sha256');
@@ -118,8 +135,9 @@ export async function hashBlob(baseUrl: string, name: string, digest: string, gu
   };
 }
 
-async function getBlob(baseUrl: string, name: string, digest: string): Promise<Buffer> {
-  const res = await fetch(`${baseUrl}/v2/${name}/blobs/${digest}`, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+async function getBlob(target: RegistryTarget, name: string, digest: string): Promise<Buffer> {
+  const { url, headers } = endpoint(target, `/v2/${name}/blobs/${digest}`);
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   if (res.status !== 200) throw new Error(`GET /v2/${name}/blobs/${digest}: ${res.status}`);
   return Buffer.from(await res.arrayBuffer());
 }
@@ -131,19 +149,19 @@ async function getBlob(baseUrl: string, name: string, digest: string): Promise<B
  * (so the same digest), every child manifest by digest, and every blob with the right digest and
  * size. For skopeo and ctr, which push manifests unchanged.
  */
-export async function expectIdenticalImage(baseUrl: string, name: string, ref: string, layout: OciLayout): Promise<void> {
+export async function expectIdenticalImage(target: RegistryTarget, name: string, ref: string, layout: OciLayout): Promise<void> {
   const top = await layout.top();
-  const served = await getManifest(baseUrl, name, ref);
+  const served = await getManifest(target, name, ref);
   expect(served.digest).toBe(top.digest);
   expect(served.body.equals(await layout.readBlob(top.digest))).toBe(true);
   expect(served.contentType).toBe(top.mediaType);
   for (const blob of await layout.blobs()) {
     if (blob.digest === top.digest) continue;
     if (blob.kind === 'manifest' || blob.kind === 'index') {
-      const child = await getManifest(baseUrl, name, blob.digest);
+      const child = await getManifest(target, name, blob.digest);
       expect(child.body.equals(await layout.readBlob(blob.digest))).toBe(true);
     } else {
-      const h = await hashBlob(baseUrl, name, blob.digest);
+      const h = await hashBlob(target, name, blob.digest);
       expect({ digest: h.digest, size: h.size }).toEqual({ digest: blob.digest, size: blob.size });
     }
   }
@@ -161,15 +179,15 @@ export interface ServedImage {
  * and diff_ids must survive any recompression) and, by streaming every layer through gunzip, the
  * diff_id each layer really has. Throws if a layer's bytes do not match its descriptor.
  */
-export async function readServedImage(baseUrl: string, name: string, ref: string): Promise<ServedImage> {
-  const m = await getManifest(baseUrl, name, ref);
+export async function readServedImage(target: RegistryTarget, name: string, ref: string): Promise<ServedImage> {
+  const m = await getManifest(target, name, ref);
   const manifest = parseManifest(m.body);
-  const configBytes = await getBlob(baseUrl, name, manifest.config.digest);
+  const configBytes = await getBlob(target, name, manifest.config.digest);
   expect(sha256(configBytes)).toBe(manifest.config.digest);
   const config = parseConfig(configBytes);
   const diffIds: string[] = [];
   for (const layer of manifest.layers) {
-    const h = await hashBlob(baseUrl, name, layer.digest, true);
+    const h = await hashBlob(target, name, layer.digest, true);
     expect({ digest: h.digest, size: h.size }).toEqual({ digest: layer.digest, size: layer.size });
     if (h.uncompressed === undefined) throw new Error('no uncompressed digest');
     diffIds.push(h.uncompressed);
@@ -184,8 +202,8 @@ export async function readServedImage(baseUrl: string, name: string, ref: string
  * recompress layers on push): same config digest, same number of layers, and each served layer
  * decompresses to the original diff_id. Returns what was served.
  */
-export async function expectSameContent(baseUrl: string, name: string, ref: string, original: ImageContent): Promise<ServedImage> {
-  const served = await readServedImage(baseUrl, name, ref);
+export async function expectSameContent(target: RegistryTarget, name: string, ref: string, original: ImageContent): Promise<ServedImage> {
+  const served = await readServedImage(target, name, ref);
   expect(served.content.configDigest).toBe(original.configDigest);
   expect(served.content.diffIds).toEqual(original.diffIds);
   return served;
@@ -200,12 +218,12 @@ function samePlatform(a: Platform | undefined, b: Platform): boolean {
  * resolve to images with the original content (any manifest media type, any compression).
  */
 export async function expectSameIndexContent(
-  baseUrl: string,
+  target: RegistryTarget,
   name: string,
   ref: string,
   originals: ImageContent[],
 ): Promise<{ digest: string; index: ImageIndex; children: ServedImage[] }> {
-  const m = await getManifest(baseUrl, name, ref);
+  const m = await getManifest(target, name, ref);
   expect([MT.ociIndex, MT.dockerManifestList]).toContain(m.contentType);
   const index = parseIndex(m.body);
   expect(index.manifests).toHaveLength(originals.length);
@@ -213,7 +231,7 @@ export async function expectSameIndexContent(
   for (const original of originals) {
     const entry = index.manifests.find((d) => samePlatform(d.platform, original.platform));
     if (!entry) throw new Error(`${name}:${ref} has no entry for ${JSON.stringify(original.platform)}: ${m.body.toString()}`);
-    const child = await expectSameContent(baseUrl, name, entry.digest, original);
+    const child = await expectSameContent(target, name, entry.digest, original);
     expect(child.digest).toBe(entry.digest);
     children.push(child);
   }
