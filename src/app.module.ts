@@ -1,10 +1,11 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, MiddlewareConsumer, Module, NestModule, RequestMethod } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AccessModule } from './access/access.module';
 import { AuthModule } from './auth/auth.module';
 import { BlobModule } from './blob/blob.module';
 import { OciErrorFilter } from './common/errors/oci-error.filter';
+import { RequestLimitsMiddleware } from './common/http/request-limits.middleware';
 import { RegistryConfigModule } from './config/config.module';
 import type { RegistryConfig } from './config/registry-config';
 import { GcModule } from './gc/gc.module';
@@ -16,7 +17,11 @@ import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
 
 @Module({})
-export class AppModule {
+export class AppModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestLimitsMiddleware).forRoutes({ path: '*path', method: RequestMethod.ALL });
+  }
+
   static forRoot(config?: RegistryConfig): DynamicModule {
     return {
       module: AppModule,

@@ -16,10 +16,11 @@ async function bootstrap(): Promise<void> {
     }
     throw error;
   }
-  const app = await createRegistryApp(config);
+  const { app, shutdown } = await createRegistryApp(config);
+  shutdown.installSignalHandlers(app);
   const logger = new Logger('Registry');
   await app.listen(config.http.port, config.http.host);
-  logger.log(`listening on http://${config.http.host}:${config.http.port} (data in ${config.dataDir})`);
+  logger.log(`listening on ${config.http.tls ? 'https' : 'http'}://${config.http.host}:${config.http.port} (data in ${config.dataDir})`);
 }
 
 void bootstrap();

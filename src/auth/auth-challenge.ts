@@ -6,14 +6,15 @@ import type { RegistryConfig } from '../config/registry-config';
 /**
  * `WWW-Authenticate` challenges (RFC 6750 §3, Docker token auth): the realm is the token
  * endpoint under REGISTRY_PUBLIC_URL, or under the address the client used when none is
- * configured; the service is REGISTRY_AUTH_SERVICE.
+ * configured (as a trusted proxy forwarded it); the service is REGISTRY_AUTH_SERVICE.
  */
 @Injectable()
 export class AuthChallenge {
   constructor(@Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig) {}
 
   realm(req: Request): string {
-    const base = this.config.http.publicUrl ?? `${req.protocol}://${req.headers.host ?? `${this.config.http.host}:${this.config.http.port}`}`;
+    // req.protocol and req.host honour X-Forwarded-Proto/-Host only from trusted proxies (REGISTRY_TRUST_PROXY).
+    const base = this.config.http.publicUrl ?? `${req.protocol}://${req.host ?? `${this.config.http.host}:${this.config.http.port}`}`;
     return `${base}/token`;
   }
 

@@ -7,9 +7,9 @@ import { AuthChallenge } from './auth-challenge';
 import { CredentialVerifier, parseBasic } from './credential.verifier';
 import { TokenService } from './token.service';
 
-/** The client address audit and throttling key on (the socket's; proxies come with REGISTRY_TRUST_PROXY later). */
+/** The client address audit and throttling key on: the socket's, or X-Forwarded-For's from a trusted proxy (REGISTRY_TRUST_PROXY). */
 export function clientIp(req: Request): string {
-  return req.socket.remoteAddress ?? 'unknown';
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }
 
 /**

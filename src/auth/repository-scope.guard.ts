@@ -48,6 +48,7 @@ export class RepositoryScopeGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<GuardedRequest>();
     if (this.config.auth.mode === 'none') {
       req.principal = { kind: 'open' };
+      if (this.config.readOnly && (access === 'push' || access === 'delete')) throw OciError.readOnly();
       return true;
     }
     const principal = await this.resolver.resolve(req);
@@ -83,6 +84,7 @@ export class RepositoryScopeGuard implements CanActivate {
       missing = needed;
     }
     if (missing.length > 0) throw this.refuse(req, principal, [`repository:${path.name}:${needed.join(',')}`], path.name, needed.join(','));
+    if (this.config.readOnly && action !== 'pull') throw OciError.readOnly();
     if ((path.kind === 'manifest' && (req.method === 'PUT' || req.method === 'DELETE')) || (path.kind === 'blob' && req.method === 'DELETE')) {
       const type = `${path.kind}.${req.method === 'PUT' ? 'push' : 'delete'}`;
       res.once('finish', () => {

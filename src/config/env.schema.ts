@@ -1,6 +1,6 @@
 import 'reflect-metadata'; // @Type reads design:type metadata when the class is declared
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf } from 'class-validator';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
@@ -104,10 +104,58 @@ export class EnvSchema {
   @Type(() => Number) @IsInt() @Min(4 * 1000 * 1000) @Max(64 * 1024 * 1024)
   REGISTRY_MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 
-  /** Log HTTP requests (one line each). */
+  /** Log HTTP requests (one JSON line each, with request id, user, repository, status, bytes, duration). */
   @Transform(toBoolean) @IsBoolean()
-  REGISTRY_LOG_REQUESTS = false;
+  REGISTRY_LOG_REQUESTS = true;
+
+  /** Log level: fatal, error, warn, info, debug, trace or silent. */
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  REGISTRY_LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
+
+  /** PEM certificate (chain) file: serve HTTPS directly. Needs REGISTRY_TLS_KEY. */
+  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_KEY !== undefined) @IsString() @MinLength(1)
+  REGISTRY_TLS_CERT?: string;
+
+  /** PEM private key file of REGISTRY_TLS_CERT. */
+  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_CERT !== undefined) @IsString() @MinLength(1)
+  REGISTRY_TLS_KEY?: string;
+
+  /** Trust X-Forwarded-Proto/-Host/-For from a reverse proxy: false, true, a hop count, or comma-separated addresses/subnets. */
+  @IsString() @Matches(/^(?:false|true|\d{1,2}|[0-9a-fA-F.:/,\s]+|loopback|linklocal|uniquelocal)$/, { message: 'must be false, true, a hop count, or comma-separated addresses' })
+  REGISTRY_TRUST_PROXY = 'false';
+
+  /** Seconds a client has to send the request headers (defeats slow-loris). */
+  @Type(() => Number) @IsInt() @Min(1) @Max(3600)
+  REGISTRY_HEADERS_TIMEOUT = 30;
+
+  /** Seconds a connection may stay silent, mid-request included, before it is cut (an idle limit, never a total one: slow large uploads go on). */
+  @Type(() => Number) @IsInt() @Min(1) @Max(86_400)
+  REGISTRY_IDLE_TIMEOUT = 120;
+
+  /** Largest request header block, in bytes (431 above). */
+  @Type(() => Number) @IsInt() @Min(4096) @Max(1024 * 1024)
+  REGISTRY_MAX_HEADER_BYTES = 16_384;
+
+  /** Longest request URL, in bytes (414 above). */
+  @Type(() => Number) @IsInt() @Min(1024) @Max(1024 * 1024)
+  REGISTRY_MAX_URL_BYTES = 8192;
+
+  /** Seconds in-flight requests and uploads get to finish after SIGTERM/SIGINT before connections are cut. */
+  @Type(() => Number) @IsInt() @Min(0) @Max(3600)
+  REGISTRY_SHUTDOWN_TIMEOUT = 30;
+
+  /** Upload requests (POST/PATCH/PUT with a body) served at once; more answer 429 with Retry-After. 0: no limit. */
+  @Type(() => Number) @IsInt() @Min(0)
+  REGISTRY_MAX_CONCURRENT_UPLOADS = 0;
+
+  /** Maintenance mode: every write under /v2/ (and GC) is refused with 405 UNSUPPORTED; reads work. */
+  @Transform(toBoolean) @IsBoolean()
+  REGISTRY_READ_ONLY = false;
+
+  /** Bearer secret /metrics requires; unset: /metrics is open (keep it off the public network). */
+  @IsOptional() @IsString() @MinLength(16)
+  REGISTRY_METRICS_TOKEN?: string;
 }
 
 // Optional fields may or may not be own keys of an instance (class-field semantics): dedupe.
-export const ENV_KEYS = [...new Set(Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL', 'REGISTRY_ADMIN_PASSWORD', 'REGISTRY_AUTH_TOKEN_KEY_FILE']))];
+export const ENV_KEYS = [...new Set(Object.keys(new EnvSchema()).concat(['REGISTRY_PUBLIC_URL', 'DATABASE_URL', 'REGISTRY_ADMIN_PASSWORD', 'REGISTRY_AUTH_TOKEN_KEY_FILE', 'REGISTRY_TLS_CERT', 'REGISTRY_TLS_KEY', 'REGISTRY_METRICS_TOKEN']))];

@@ -19,8 +19,26 @@ describe(loadRegistryConfig.name, () => {
   describe('defaults', () => {
     const config = loadRegistryConfig({});
 
-    it('listens on 0.0.0.0:3002 without a public URL or request logs', () => {
-      expect(config.http).toEqual({ port: 3002, host: '0.0.0.0', publicUrl: undefined, logRequests: false });
+    it('listens on 0.0.0.0:3002 over plain HTTP, without a public URL or trusted proxies, with idle (not total) timeouts', () => {
+      expect(config.http).toEqual({
+        port: 3002,
+        host: '0.0.0.0',
+        publicUrl: undefined,
+        trustProxy: false,
+        tls: undefined,
+        headersTimeoutMs: 30_000,
+        idleTimeoutMs: 120_000,
+        maxHeaderBytes: 16_384,
+        maxUrlBytes: 8192,
+        shutdownTimeoutMs: 30_000,
+        maxConcurrentUploads: 0,
+      });
+    });
+
+    it('logs requests as JSON at level info, is writable and serves /metrics without a secret', () => {
+      expect(config.log).toEqual({ level: 'info', requests: true });
+      expect(config.readOnly).toBe(false);
+      expect(config.metrics).toEqual({ token: undefined });
     });
 
     it('resolves the data directory ./data to an absolute path', () => {
@@ -109,7 +127,7 @@ describe(loadRegistryConfig.name, () => {
     ])('parses the boolean %j as %s', (value, expected) => {
       const config = loadRegistryConfig({ REGISTRY_DELETE_ENABLED: value, REGISTRY_LOG_REQUESTS: value });
       expect(config.deleteEnabled).toBe(expected);
-      expect(config.http.logRequests).toBe(expected);
+      expect(config.log.requests).toBe(expected);
     });
   });
 

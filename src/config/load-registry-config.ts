@@ -20,6 +20,14 @@ function sqliteFilename(url: string | undefined, dataDir: string): string {
   return resolve(url);
 }
 
+/** `REGISTRY_TRUST_PROXY` as Express takes it: a boolean, a hop count, or a list of addresses/subnets. */
+function parseTrustProxy(value: string): boolean | number | string[] {
+  const v = value.trim();
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (/^\d+$/.test(v)) return Number(v);
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 /**
  * Validates the environment once, at start-up, and returns the nested, read-only config.
  * Every problem is listed, each naming its variable; the caller stops the process.
@@ -32,7 +40,25 @@ export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
   const dataDir = resolve(env.REGISTRY_DATA_DIR);
   const publicUrl = env.REGISTRY_PUBLIC_URL?.replace(/\/+$/, '');
   return Object.freeze({
-    http: Object.freeze({ port: env.PORT, host: env.HOST, publicUrl, logRequests: env.REGISTRY_LOG_REQUESTS }),
+    http: Object.freeze({
+      port: env.PORT,
+      host: env.HOST,
+      publicUrl,
+      trustProxy: parseTrustProxy(env.REGISTRY_TRUST_PROXY),
+      tls:
+        env.REGISTRY_TLS_CERT !== undefined && env.REGISTRY_TLS_KEY !== undefined
+          ? Object.freeze({ certFile: resolve(env.REGISTRY_TLS_CERT), keyFile: resolve(env.REGISTRY_TLS_KEY) })
+          : undefined,
+      headersTimeoutMs: env.REGISTRY_HEADERS_TIMEOUT * 1000,
+      idleTimeoutMs: env.REGISTRY_IDLE_TIMEOUT * 1000,
+      maxHeaderBytes: env.REGISTRY_MAX_HEADER_BYTES,
+      maxUrlBytes: env.REGISTRY_MAX_URL_BYTES,
+      shutdownTimeoutMs: env.REGISTRY_SHUTDOWN_TIMEOUT * 1000,
+      maxConcurrentUploads: env.REGISTRY_MAX_CONCURRENT_UPLOADS,
+    }),
+    log: Object.freeze({ level: env.REGISTRY_LOG_LEVEL, requests: env.REGISTRY_LOG_REQUESTS }),
+    readOnly: env.REGISTRY_READ_ONLY,
+    metrics: Object.freeze({ token: env.REGISTRY_METRICS_TOKEN }),
     dataDir,
     storage: Object.freeze({ driver: env.REGISTRY_STORAGE_DRIVER, filesystem: Object.freeze({ root: resolve(dataDir, 'storage') }) }),
     database: Object.freeze({ dialect: 'sqlite' as const, filename: sqliteFilename(env.DATABASE_URL, dataDir) }),

@@ -1,5 +1,24 @@
 export interface RegistryConfig {
-  readonly http: { readonly port: number; readonly host: string; readonly publicUrl?: string; readonly logRequests: boolean };
+  readonly http: {
+    readonly port: number;
+    readonly host: string;
+    readonly publicUrl?: string;
+    /** Express `trust proxy`: false (default), true, a hop count, or addresses/subnets. */
+    readonly trustProxy: boolean | number | string[];
+    /** PEM files: serve HTTPS directly when set. */
+    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+    readonly headersTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+    readonly maxHeaderBytes: number;
+    readonly maxUrlBytes: number;
+    readonly shutdownTimeoutMs: number;
+    /** 0: no limit. */
+    readonly maxConcurrentUploads: number;
+  };
+  readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; readonly requests: boolean };
+  /** Maintenance mode: writes under /v2/ and GC refused, reads served. */
+  readonly readOnly: boolean;
+  readonly metrics: { readonly token?: string };
   readonly dataDir: string;
   readonly storage: { readonly driver: 'filesystem'; readonly filesystem: { readonly root: string } };
   readonly database: { readonly dialect: 'sqlite'; readonly filename: string };

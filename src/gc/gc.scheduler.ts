@@ -31,7 +31,7 @@ export class GcScheduler implements OnApplicationBootstrap, OnApplicationShutdow
   }
 
   private tick(): void {
-    if (this.running) return;
+    if (this.running || this.config.readOnly) return; // maintenance mode: nothing is deleted
     this.running = this.gc
       .run({ trigger: 'schedule' })
       .catch((error: unknown) => {

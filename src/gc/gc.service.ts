@@ -25,6 +25,7 @@ import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/c
 import { randomUUID } from 'node:crypto';
 import { BlobLocks } from '../blob/blob-locks';
 import { Digest, tryParseDigest } from '../common/oci/digest';
+import { OciError } from '../common/errors/oci-error';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import { removeManifest } from '../manifest/manifest-removal';
@@ -77,6 +78,7 @@ export class GcService {
   /** One pass. Throws GcAlreadyRunning when another holds the lock. */
   async run(options: { dryRun?: boolean; trigger: GcRunRecord['trigger'] }): Promise<GcReport> {
     const dryRun = options.dryRun ?? false;
+    if (this.config.readOnly && !dryRun) throw OciError.readOnly();
     const started = Date.now();
     const holder = randomUUID();
     if (!(await this.uow.run((stores) => stores.locks.acquire('gc', holder, LOCK_TTL_MS, Date.now())))) {

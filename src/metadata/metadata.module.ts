@@ -13,7 +13,7 @@ import { UnitOfWork } from './unit-of-work';
     { provide: METADATA_DB, inject: [REGISTRY_CONFIG], useFactory: (config: RegistryConfig) => openDatabase(config.database) },
     UnitOfWork,
   ],
-  exports: [UnitOfWork],
+  exports: [UnitOfWork, METADATA_DB],
 })
 export class MetadataModule implements OnApplicationShutdown {
   constructor(@Inject(METADATA_DB) private readonly db: Kysely<Database>) {}

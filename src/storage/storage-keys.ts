@@ -5,6 +5,7 @@
  *   <root>/
  *     blobs/<algorithm>/<first 2 hex>/<hex>     one file per blob, whatever the repositories
  *     uploads/<upload id>/data                  staging bytes of one upload session
+ *     probes/<uuid>                             readiness probe writes (deleted right away)
  *
  * A blob file appears only by an atomic rename of a fully written, fsync'd, verified
  * staging file, so a blob path is either absent or complete.
@@ -20,4 +21,5 @@ export const storageKeys = {
   },
   uploadDir: (uploadId: string): string => `uploads/${uploadId}`,
   uploadData: (uploadId: string): string => `uploads/${uploadId}/data`,
+  probe: (id: string): string => `probes/${id}`,
 } as const;

@@ -1,4 +1,4 @@
-import { Controller, Delete, Get, Inject, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
+import { Controller, Delete, Get, Inject, Patch, Post, Put, Query, Req, Res, UseInterceptors } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { parseContentRange } from '../common/http/byte-range';
 import { publicLocation } from '../common/http/urls';
@@ -13,12 +13,14 @@ import { OciError } from '../common/errors/oci-error';
 import { RequireAccess } from '../access/require-access.decorator';
 import type { PrincipalRequest } from '../access/access.types';
 import { PrincipalAccess } from '../auth/principal-access.service';
+import { UploadSlotsInterceptor } from './upload-slots.interceptor';
 import { UploadService } from './upload.service';
 
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : Array.isArray(value) ? String(value[0]) : undefined);
 
 @Controller()
 @RequireAccess('push') // every upload route, cancel included: they all belong to a push
+@UseInterceptors(UploadSlotsInterceptor)
 export class UploadController {
   constructor(
     private readonly uploads: UploadService,

@@ -35,7 +35,7 @@ export async function startRegistry(opts: { dataDir?: string; env?: Record<strin
     ? { REGISTRY_AUTH: 'token', REGISTRY_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD, REGISTRY_AUTH_SERVICE: TEST_SERVICE }
     : { REGISTRY_AUTH: 'none' };
   const config = loadRegistryConfig({ ...auth, ...opts.env, REGISTRY_DATA_DIR: dataDir, HOST: '127.0.0.1', PORT: String(opts.port ?? 0) });
-  const app = await createRegistryApp(config, { logger: process.env['REGISTRY_TEST_LOGS'] ? ['log', 'warn', 'error'] : ['error'] });
+  const { app } = await createRegistryApp(config, { logger: process.env['REGISTRY_TEST_LOGS'] ? ['log', 'warn', 'error'] : ['error'] });
   try {
     await app.listen(opts.port ?? 0, '127.0.0.1');
   } catch (error) {

@@ -72,6 +72,9 @@ export class OciError extends Error {
   static invalidRequest = (message: string, detail?: unknown): OciError => new OciError('INVALID_REQUEST', detail, undefined, {}, message);
   static notFound = (what: string, detail?: unknown): OciError => new OciError('NOT_FOUND', detail, undefined, {}, `${what} not found`);
   static conflict = (message: string, detail?: unknown): OciError => new OciError('CONFLICT', detail, undefined, {}, message);
+  /** REGISTRY_READ_ONLY: a write refused during maintenance. */
+  static readOnly = (): OciError =>
+    new OciError('UNSUPPORTED', { readOnly: true }, 405, {}, 'the registry is in read-only maintenance mode: pushes and deletes are refused, pulls work');
   static tooManyRequests = (retryAfterSeconds: number): OciError =>
     new OciError('TOOMANYREQUESTS', { retryAfter: retryAfterSeconds }, 429, { 'Retry-After': String(retryAfterSeconds) }, 'too many failed logins; retry later');
   static rangeNotSatisfiable = (size: number): OciError =>
