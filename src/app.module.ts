@@ -12,6 +12,7 @@ import { GcModule } from './gc/gc.module';
 import { HealthModule } from './health/health.module';
 import { ManifestModule } from './manifest/manifest.module';
 import { MetadataModule } from './metadata/metadata.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { StatsModule } from './stats/stats.module';
 import { StorageModule } from './storage/storage.module';
 import { UploadModule } from './upload/upload.module';
@@ -38,6 +39,7 @@ export class AppModule implements NestModule {
         GcModule,
         StatsModule,
         HealthModule,
+        MetricsModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: OciErrorFilter }],
     };

@@ -11,6 +11,7 @@ async function bootstrap(): Promise<void> {
     config = loadRegistryConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
+      // For the operator at start-up, before any logger exists: the plain list, one problem per line.
       process.stderr.write(`${error.message}\n`);
       process.exit(78); // EX_CONFIG
     }

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { AccessModule } from '../access/access.module';
+import { MetricsModule } from '../metrics/metrics.module';
 import { AuthChallenge } from './auth-challenge';
 import { CredentialVerifier } from './credential.verifier';
 import { PrincipalAccess } from './principal-access.service';
@@ -13,7 +14,7 @@ import { TokenService } from './token.service';
 
 /** Docker token auth: `/token`, JWT issue and verify, credential checks, and the guard in front of every route. */
 @Module({
-  imports: [AccessModule, JwtModule.register({})],
+  imports: [AccessModule, JwtModule.register({}), MetricsModule],
   controllers: [TokenController],
   providers: [
     SigningKeyService,

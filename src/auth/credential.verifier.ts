@@ -4,6 +4,7 @@ import { OciError } from '../common/errors/oci-error';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import { UnitOfWork } from '../metadata/unit-of-work';
+import { MetricsService } from '../metrics/metrics.service';
 import type { UserRecord } from '../metadata/stores/user.store';
 import type { Identity } from '../access/access.types';
 import { AuditService } from '../access/audit.service';
@@ -48,6 +49,7 @@ export class CredentialVerifier {
     @Inject(REGISTRY_CONFIG) config: RegistryConfig,
     private readonly uow: UnitOfWork,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {
     const auth = config.auth.mode === 'token' ? config.auth : { maxFailures: 5, lockoutMs: 60_000 };
     this.throttle = new LoginThrottle(auth.maxFailures, auth.lockoutMs);
@@ -59,6 +61,7 @@ export class CredentialVerifier {
     const retryAfter = this.throttle.retryAfter(user, clientIp);
     if (retryAfter > 0) {
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'denied', detail: { via, reason: 'throttled' } });
+      this.metrics.authFailure('throttled');
       throw OciError.tooManyRequests(retryAfter);
     }
     const identity = credentials.password.startsWith(ACCESS_TOKEN_PREFIX)
@@ -67,6 +70,7 @@ export class CredentialVerifier {
     if (!identity) {
       this.throttle.fail(user, clientIp);
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'failure', detail: { via } });
+      this.metrics.authFailure('bad_credentials');
       throw unauthorized();
     }
     this.throttle.succeed(user, clientIp);
@@ -84,6 +88,7 @@ export class CredentialVerifier {
     }
     if (!identity) {
       this.audit.record({ type: 'login', actor: user?.name, clientIp, outcome: 'failure', detail: { via: 'refresh_token' } });
+      this.metrics.authFailure('invalid_token');
       throw unauthorized('invalid or revoked refresh token');
     }
     void this.uow.stores.refreshTokens.touch(record!.id, Date.now()).catch(() => undefined);

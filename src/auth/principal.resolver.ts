@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import { OciError } from '../common/errors/oci-error';
 import type { Principal } from '../access/access.types';
 import { AuditService } from '../access/audit.service';
+import { MetricsService } from '../metrics/metrics.service';
 import { AuthChallenge } from './auth-challenge';
 import { CredentialVerifier, parseBasic } from './credential.verifier';
 import { TokenService } from './token.service';
@@ -24,6 +25,7 @@ export class PrincipalResolver {
     private readonly credentials: CredentialVerifier,
     private readonly challenges: AuthChallenge,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async resolve(req: Request): Promise<Principal> {
@@ -34,6 +36,7 @@ export class PrincipalResolver {
       const verified = this.tokens.verify(bearer[1]!);
       if (!verified) {
         this.audit.record({ type: 'access.denied', clientIp: clientIp(req), outcome: 'denied', detail: { reason: 'invalid token', method: req.method, path: req.path } });
+        this.metrics.authFailure('invalid_token');
         throw new OciError('UNAUTHORIZED', undefined, 401, { 'WWW-Authenticate': this.challenges.bearer(req, [], 'invalid_token') }, 'invalid or expired token');
       }
       return { kind: 'bearer', subject: verified.subject, grants: verified.grants, accessTokenId: verified.accessTokenId };

@@ -9,6 +9,7 @@ import { actorOf, type Principal, type PrincipalRequest, type RegistryAction, ty
 import { AuditService } from '../access/audit.service';
 import { PolicyService } from '../access/policy.service';
 import { ROUTE_ACCESS } from '../access/require-access.decorator';
+import { MetricsService } from '../metrics/metrics.service';
 import { AuthChallenge } from './auth-challenge';
 import { PrincipalAccess } from './principal-access.service';
 import { clientIp, PrincipalResolver } from './principal.resolver';
@@ -39,6 +40,7 @@ export class RepositoryScopeGuard implements CanActivate {
     private readonly policies: PolicyService,
     private readonly principals: PrincipalAccess,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -97,6 +99,7 @@ export class RepositoryScopeGuard implements CanActivate {
   /** The error for a principal that lacks `scopes`: a challenge to fetch a token, or a final 403 for Basic credentials. */
   private refuse(req: GuardedRequest, principal: Principal, scopes: string[], repository?: string, action?: string): OciError {
     if (principal.kind === 'anonymous') return this.challenge(req, scopes);
+    this.metrics.authFailure(principal.kind === 'basic' ? 'denied' : 'insufficient_scope');
     this.audit.record({
       type: 'access.denied',
       actor: actorOf(principal),

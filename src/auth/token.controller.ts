@@ -3,9 +3,10 @@ import type { Request, Response } from 'express';
 import { OciError } from '../common/errors/oci-error';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
-import type { Grant, Identity } from '../access/access.types';
+import type { Grant, Identity, PrincipalRequest } from '../access/access.types';
 import { AuditService } from '../access/audit.service';
 import { RequireAccess } from '../access/require-access.decorator';
+import { MetricsService } from '../metrics/metrics.service';
 import { AuthChallenge } from './auth-challenge';
 import { CredentialVerifier, parseBasic } from './credential.verifier';
 import { clientIp } from './principal.resolver';
@@ -33,6 +34,7 @@ export class TokenController {
     private readonly challenges: AuthChallenge,
     private readonly keys: SigningKeyService,
     private readonly audit: AuditService,
+    private readonly metrics: MetricsService,
   ) {}
 
   @Get('/token')
@@ -50,6 +52,7 @@ export class TokenController {
     const wantsRefresh = identity !== undefined && single(query['offline_token']) === 'true';
     const refreshToken = wantsRefresh ? await this.tokens.issueRefreshToken(identity!, single(query['client_id'])) : undefined;
     await this.answer(req, res, identity, grants, refreshToken, false);
+    this.metrics.tokenIssued('token');
   }
 
   @Post('/token')
@@ -76,6 +79,7 @@ export class TokenController {
     }
     const grants = await this.tokens.grant(identity, parseScopes(strings(form['scope'])));
     await this.answer(req, res, identity, grants, refreshToken, true);
+    this.metrics.tokenIssued(grantType);
   }
 
   /** The public signing key, for services that verify our tokens. */
@@ -95,6 +99,7 @@ export class TokenController {
   }
 
   private async answer(req: Request, res: Response, identity: Identity | undefined, grants: Grant[], refreshToken: string | undefined, oauth: boolean): Promise<void> {
+    (req as Request & PrincipalRequest).principal = identity ? { kind: 'basic', identity } : { kind: 'anonymous' }; // who the request log names
     const issued = await this.tokens.issue(identity, grants);
     if (identity) {
       this.audit.record({

@@ -5,6 +5,7 @@ import { ByteRange, parseByteRange } from '../common/http/byte-range';
 import { parseDigest } from '../common/oci/digest';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
 import { RequireAccess } from '../access/require-access.decorator';
+import { MetricsService } from '../metrics/metrics.service';
 import { BlobDescriptor, BlobService } from './blob.service';
 
 function blobHeaders(blob: BlobDescriptor, range?: ByteRange): Record<string, string> {
@@ -22,7 +23,10 @@ function blobHeaders(blob: BlobDescriptor, range?: ByteRange): Record<string, st
 
 @Controller()
 export class BlobController {
-  constructor(private readonly blobs: BlobService) {}
+  constructor(
+    private readonly blobs: BlobService,
+    private readonly metrics: MetricsService,
+  ) {}
 
   @Head(V2_ROUTES.blob)
   @RequireAccess('pull')
@@ -36,6 +40,7 @@ export class BlobController {
   async get(@V2Params('blob') path: V2Path, @Req() req: Request, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.open(path.name, parseDigest(path.ref), (size) => parseByteRange(req.headers.range, size));
     res.status(blob.range ? 206 : 200).set(blobHeaders(blob, blob.range));
+    this.metrics.countPulled(blob.stream); // same tick as the pipe: every chunk is seen
     await pipeline(blob.stream, res);
   }
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata'; // @Type reads design:type metadata when the class is declared
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf } from 'class-validator';
+import { IsBoolean, IsDefined, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, ValidateIf } from 'class-validator';
 
 const toBoolean = ({ value }: { value: unknown }): unknown => {
   if (typeof value !== 'string') return value;
@@ -113,11 +113,13 @@ export class EnvSchema {
   REGISTRY_LOG_LEVEL: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' = 'info';
 
   /** PEM certificate (chain) file: serve HTTPS directly. Needs REGISTRY_TLS_KEY. */
-  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_KEY !== undefined) @IsString() @MinLength(1)
+  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_CERT !== undefined || env.REGISTRY_TLS_KEY !== undefined)
+  @IsDefined({ message: 'must be set together with REGISTRY_TLS_KEY' }) @IsString()
   REGISTRY_TLS_CERT?: string;
 
   /** PEM private key file of REGISTRY_TLS_CERT. */
-  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_CERT !== undefined) @IsString() @MinLength(1)
+  @ValidateIf((env: EnvSchema) => env.REGISTRY_TLS_CERT !== undefined || env.REGISTRY_TLS_KEY !== undefined)
+  @IsDefined({ message: 'must be set together with REGISTRY_TLS_CERT' }) @IsString()
   REGISTRY_TLS_KEY?: string;
 
   /** Trust X-Forwarded-Proto/-Host/-For from a reverse proxy: false, true, a hop count, or comma-separated addresses/subnets. */

@@ -29,6 +29,7 @@ import { OciError } from '../common/errors/oci-error';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import { removeManifest } from '../manifest/manifest-removal';
+import { MetricsService } from '../metrics/metrics.service';
 import type { BlobCandidate, GcRunRecord } from '../metadata/stores/gc.store';
 import { UnitOfWork } from '../metadata/unit-of-work';
 import type { StorageDriver } from '../storage/storage-driver';
@@ -73,6 +74,7 @@ export class GcService {
     private readonly blobLocks: BlobLocks,
     @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   /** One pass. Throws GcAlreadyRunning when another holds the lock. */
@@ -82,6 +84,7 @@ export class GcService {
     const started = Date.now();
     const holder = randomUUID();
     if (!(await this.uow.run((stores) => stores.locks.acquire('gc', holder, LOCK_TTL_MS, Date.now())))) {
+      this.metrics.gcRun(options.trigger, 'skipped');
       throw new GcAlreadyRunning();
     }
     const report: GcReport = {
@@ -104,6 +107,7 @@ export class GcService {
       throw e;
     } finally {
       report.durationMs = Date.now() - started;
+      this.metrics.gcRun(options.trigger, error !== null ? 'failure' : dryRun ? 'dry_run' : 'success', report);
       await this.uow.stores.gc.recordRun({
         id: report.id,
         trigger: options.trigger,

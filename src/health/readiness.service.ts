@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { METADATA_DB } from '../metadata/metadata.tokens';
 import type { Database } from '../metadata/schema';
-import type { StorageDriver } from '../storage/storage-driver';
+import { StorageError, type StorageDriver } from '../storage/storage-driver';
 import { storageKeys } from '../storage/storage-keys';
 import { STORAGE_DRIVER } from '../storage/storage.tokens';
 
@@ -21,6 +21,17 @@ export interface Readiness {
   checks: { database: CheckResult; storage: CheckResult };
 }
 
+/**
+ * The error code (`ENOSPC`, `EACCES`, `SQLITE_BUSY`…), also when a StorageError wraps it as its
+ * cause: the messages of storage errors carry file paths, and /readyz is public.
+ */
+function failureOf(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? ((error as { cause?: NodeJS.ErrnoException } | undefined)?.cause)?.code;
+  if (typeof code === 'string') return code;
+  if (error instanceof StorageError) return 'storage error';
+  return error instanceof Error ? error.message : String(error);
+}
+
 async function timed(check: () => Promise<unknown>): Promise<CheckResult> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
@@ -33,8 +44,7 @@ async function timed(check: () => Promise<unknown>): Promise<CheckResult> {
     ]);
     return { ok: true, durationMs: Math.round(performance.now() - started) };
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, durationMs: Math.round(performance.now() - started), error: code ?? (error as Error).message };
+    return { ok: false, durationMs: Math.round(performance.now() - started), error: failureOf(error) };
   } finally {
     clearTimeout(timer);
   }

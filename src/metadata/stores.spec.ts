@@ -404,6 +404,16 @@ describe(KyselyUploadStore.name, () => {
     expect((await uploads.listIdleSince(300, 10)).map((u) => u.id)).toEqual(['staler', 'stale']);
     expect((await uploads.listIdleSince(1000, 1)).map((u) => u.id)).toEqual(['staler']);
   });
+
+  it('counts the sessions updated at or after a time', async () => {
+    expect(await uploads.countActiveSince(0)).toBe(0);
+    await uploads.create({ ...session, id: 'fresh', updatedAt: 500 });
+    await uploads.create({ ...session, id: 'edge', updatedAt: 300 });
+    await uploads.create({ ...session, id: 'stale', updatedAt: 100 });
+    expect(await uploads.countActiveSince(300)).toBe(2);
+    expect(await uploads.countActiveSince(0)).toBe(3);
+    expect(await uploads.countActiveSince(501)).toBe(0);
+  });
 });
 
 describe(KyselyCounterStore.name, () => {

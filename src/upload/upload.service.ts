@@ -10,6 +10,7 @@ import type { RepositoryName } from '../common/oci/reference';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import type { UploadRecord } from '../metadata/stores/upload.store';
+import { MetricsService } from '../metrics/metrics.service';
 import { UnitOfWork } from '../metadata/unit-of-work';
 import { StorageNotFoundError, type StorageDriver } from '../storage/storage-driver';
 import { storageKeys } from '../storage/storage-keys';
@@ -40,6 +41,7 @@ export class UploadService {
     private readonly blobs: BlobService,
     @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   async start(name: RepositoryName): Promise<UploadSession> {
@@ -59,6 +61,7 @@ export class UploadService {
     return this.exclusive(id, async () => {
       try {
         await this.driver.append(key, 0, UploadHasher.tap(body, hash, counter));
+        this.metrics.bytesPushed(counter.bytes);
         const actual = `${digestAlgorithm(digest)}:${hash.digest('hex')}`;
         if (actual !== digest) throw OciError.digestInvalid({ expected: digest, actual });
         return await this.blobs.commitStaged(name, key, digest, counter.bytes);
@@ -189,6 +192,7 @@ export class UploadService {
       }
       throw error;
     }
+    this.metrics.bytesPushed(counter.bytes);
     this.hasher.keep(record.id, record.offset + counter.bytes, hash);
     return counter.bytes;
   }

@@ -9,6 +9,8 @@ import type { Executor } from './executor';
 export interface LockStore {
   acquire(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
   release(name: string, holder: string): Promise<void>;
+  /** Holders of the leases whose name starts with `prefix` and that have not expired at `now`. */
+  liveHolders(prefix: string, now: number): Promise<string[]>;
 }
 
 export class KyselyLockStore implements LockStore {
@@ -23,6 +25,17 @@ export class KyselyLockStore implements LockStore {
       .onConflict((oc) => oc.column('name').doUpdateSet({ holder, expires_at: now + ttlMs }))
       .execute();
     return true;
+  }
+
+  async liveHolders(prefix: string, now: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('locks')
+      .select('holder')
+      .where('name', '>=', prefix)
+      .where('name', '<', `${prefix}\uffff`)
+      .where('expires_at', '>', now)
+      .execute();
+    return rows.map((r) => r.holder);
   }
 
   async release(name: string, holder: string): Promise<void> {

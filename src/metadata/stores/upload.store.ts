@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from './executor';
 
 export interface UploadRecord {
@@ -21,6 +22,8 @@ export interface UploadStore {
   delete(id: string): Promise<boolean>;
   /** Sessions idle since before `time` (for expiry). */
   listIdleSince(time: number, limit: number): Promise<UploadRecord[]>;
+  /** How many sessions were updated at or after `time` (the open ones, for metrics). */
+  countActiveSince(time: number): Promise<number>;
 }
 
 type Row = { id: string; repository: string; offset: number; started_at: number; updated_at: number };
@@ -65,5 +68,10 @@ export class KyselyUploadStore implements UploadStore {
   async listIdleSince(time: number, limit: number): Promise<UploadRecord[]> {
     const rows = await this.db.selectFrom('uploads').selectAll().where('updated_at', '<', time).orderBy('updated_at').limit(limit).execute();
     return rows.map(toRecord);
+  }
+
+  async countActiveSince(time: number): Promise<number> {
+    const row = await this.db.selectFrom('uploads').select(sql<number>`count(*)`.as('n')).where('updated_at', '>=', time).executeTakeFirstOrThrow();
+    return Number(row.n);
   }
 }
