@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { PinoLoggerService, requestLogContext } from './pino-logger.service';
+import { PinoLoggerService } from './pino-logger.service';
 import { createRootLogger } from './root-logger';
 
 function setup(level: 'info' | 'debug' = 'info'): { service: PinoLoggerService; root: ReturnType<typeof createRootLogger>; records: () => Record<string, unknown>[] } {
@@ -57,11 +57,14 @@ describe(PinoLoggerService.name, () => {
     expect(verbose.records()).toEqual([expect.objectContaining({ level: 'debug', context: 'RouterExplorer' })]);
   });
 
-  it('logs through the logger of the request being served, so the line carries its request id', () => {
-    const { service, root, records } = setup();
-    requestLogContext.run(root.child({ requestId: 'req-42' }), () => service.error('failed', 'OciErrorFilter'));
+  it('merges a request id passed as a field into the line (how lines logged for a request carry it), with the stack', () => {
+    const { service, records } = setup();
+    service.error('failed', 'Error: boom\n    at x (y.js:1:1)', { requestId: 'req-42' }, 'OciErrorFilter');
     service.log('outside', 'Registry');
-    expect(records()).toEqual([expect.objectContaining({ requestId: 'req-42', msg: 'failed' }), expect.not.objectContaining({ requestId: expect.anything() })]);
+    expect(records()).toEqual([
+      expect.objectContaining({ requestId: 'req-42', msg: 'failed', context: 'OciErrorFilter', stack: expect.stringContaining('boom') }),
+      expect.not.objectContaining({ requestId: expect.anything() }),
+    ]);
   });
 
   it("receives the static Nest Logger's calls once installed, context included", () => {

@@ -5,7 +5,6 @@ import { request as httpRequest, Agent } from 'node:http';
 import type { Principal } from '../access/access.types';
 import { parseRepositoryName } from '../common/oci/reference';
 import { createRootLogger } from './root-logger';
-import { PinoLoggerService } from './pino-logger.service';
 import { actionOf, chooseRequestId, createRequestLogMiddleware, safeQuery, summarizeRequest, type RequestLogRequest } from './request-log.middleware';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -126,14 +125,13 @@ describe('createRequestLogMiddleware', () => {
   beforeAll(async () => {
     lines = [];
     const root = createRootLogger('info', { write: (line: string) => void lines.push(line) });
-    const nest = new PinoLoggerService(root);
     const app = express();
     app.use(createRequestLogMiddleware(root, { level: 'info', requests: true }));
     app.get('/healthz', (_req, res) => void res.send('ok'));
     app.get('/v2/team/app/tags/list', (req, res) => {
       (req as RequestLogRequest).principal = { kind: 'basic', identity: { userId: 'u1', name: 'bob', role: 'user', groups: [] } };
       setImmediate(() => {
-        nest.warn('inside the request', 'Test'); // an async hop later: still the request's logger
+        req.log.warn({ context: 'Test' }, 'inside the request'); // pino-http's per-request child: carries the id
         res.json({ name: 'team/app', tags: ['v1'] });
       });
     });
@@ -155,7 +153,7 @@ describe('createRequestLogMiddleware', () => {
     lines.length = 0;
   });
 
-  it('writes one line per request with the id it echoes, and gives lines logged while serving it the same id', async () => {
+  it('writes one line per request with the id it echoes, and lines logged through req.log carry the same id', async () => {
     const res = await get('/v2/team/app/tags/list?n=10', { 'user-agent': 'spec' });
     const id = res.headers['x-request-id'];
     expect(id).toMatch(UUID);

@@ -8,7 +8,6 @@ import { pinoHttp } from 'pino-http';
 import { actorOf, type PrincipalRequest, type RegistryAction } from '../access/access.types';
 import { parseV2Path, type V2Kind, type V2Path, type V2Request } from '../common/oci/v2-path';
 import type { RegistryConfig } from '../config/registry-config';
-import { requestLogContext } from './pino-logger.service';
 import { LOG_CENSOR, SECRET_FIELDS } from './redaction';
 
 /**
@@ -194,6 +193,6 @@ export function createRequestLogMiddleware(root: Logger, options: RegistryConfig
   return (req, res, next) => {
     (req as TimedRequest)[STARTED_AT] = performance.now();
     httpLogger(req as RequestLogRequest, res);
-    requestLogContext.run(req.log, next);
+    next();
   };
 }

@@ -46,7 +46,8 @@ export class OciErrorFilter implements ExceptionFilter {
     const error = toOciError(exception);
     const clientWentAway = isClientGone(exception, req, res);
     if (error.code === 'UNKNOWN' && !clientWentAway) {
-      this.logger.error(`${req.method} ${req.path} failed`, exception instanceof Error ? exception.stack : String(exception));
+      const requestId = (req as Request & { id?: unknown }).id; // pino-http's, echoed as X-Request-Id
+      this.logger.error(`${req.method} ${req.path} failed`, exception instanceof Error ? exception.stack : String(exception), { requestId });
     }
     if (res.headersSent || clientWentAway) {
       res.destroy();
