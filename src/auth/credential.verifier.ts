@@ -15,6 +15,9 @@ import { LoginThrottle } from './login-throttle';
 /** Verified passwords are remembered this long (keyed by an HMAC, never the password), so a burst of token requests costs one scrypt. */
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
+/** An address failing this many times the per-user limit, whatever the user names (credential stuffing), is throttled as a whole. */
+const ADDRESS_FAILURE_FACTOR = 10;
+const ANY_USER = '\u0000any';
 
 export interface BasicCredentials {
   user: string;
@@ -35,13 +38,16 @@ const unauthorized = (message = 'invalid user name or password'): OciError => ne
 
 /**
  * Checks credentials: a password, an access token used as the password, or a refresh token.
- * Failures are throttled per user and client address (429 with Retry-After) and audited;
+ * Failures are throttled per user and client address, and per address across every user name
+ * at ten times that limit (429 with Retry-After), and audited;
  * unknown users cost the same scrypt as known ones, and every failure answers the same
  * message, so neither timing nor text tells which part was wrong.
  */
 @Injectable()
 export class CredentialVerifier {
   private readonly throttle: LoginThrottle;
+  /** Failures per client address across all user names; a success does not reset it (one valid account must not launder a spray). */
+  private readonly addressThrottle: LoginThrottle;
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { userId: string; credentialsVersion: number; until: number }>();
 
@@ -53,12 +59,13 @@ export class CredentialVerifier {
   ) {
     const auth = config.auth.mode === 'token' ? config.auth : { maxFailures: 5, lockoutMs: 60_000 };
     this.throttle = new LoginThrottle(auth.maxFailures, auth.lockoutMs);
+    this.addressThrottle = new LoginThrottle(auth.maxFailures * ADDRESS_FAILURE_FACTOR, auth.lockoutMs);
   }
 
   /** The identity behind Basic credentials (password or access token); throws 401 or 429. */
   async verifyBasic(credentials: BasicCredentials, clientIp: string, via: string): Promise<Identity> {
     const user = credentials.user.slice(0, 100);
-    const retryAfter = this.throttle.retryAfter(user, clientIp);
+    const retryAfter = Math.max(this.throttle.retryAfter(user, clientIp), this.addressThrottle.retryAfter(ANY_USER, clientIp));
     if (retryAfter > 0) {
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'denied', detail: { via, reason: 'throttled' } });
       this.metrics.authFailure('throttled');
@@ -69,6 +76,7 @@ export class CredentialVerifier {
       : await this.checkPassword(user, credentials.password);
     if (!identity) {
       this.throttle.fail(user, clientIp);
+      this.addressThrottle.fail(ANY_USER, clientIp);
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'failure', detail: { via } });
       this.metrics.authFailure('bad_credentials');
       throw unauthorized();

@@ -672,6 +672,27 @@ describe('login throttling (e2e)', () => {
   });
 });
 
+describe('address throttling across user names (e2e)', () => {
+  let registry: RunningRegistry;
+
+  beforeAll(async () => {
+    registry = await startRegistry({ auth: true, env: { REGISTRY_AUTH_MAX_FAILURES: '2', REGISTRY_AUTH_LOCKOUT: '30', REGISTRY_GC_INTERVAL: '0' } });
+    await createUser(registry, 'yuri');
+  });
+  afterAll(async () => {
+    await registry.stop();
+  });
+
+  it('throttles an address spraying one password over many user names (10x the per-user limit), leaving other addresses alone', async () => {
+    // One failure per name: the per-user limit (2) never trips; the address limit (20) does.
+    for (let i = 0; i < 20; i++) expect((await requestToken(registry, { user: `spray-${i}`, password: 'Summer2026!' }, [])).status).toBe(401);
+    const locked = await requestToken(registry, { user: 'yuri', password: 'yuri-password' }, []);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await fromOtherAddress(registry, `/token?service=${TEST_SERVICE}`, { authorization: basic('yuri', 'yuri-password') })).toBe(200);
+  });
+});
+
 describe('login lockout expiry (e2e)', () => {
   let registry: RunningRegistry;
 
