@@ -398,25 +398,25 @@ describe(KyselyPolicyStore.name, () => {
     await policies.create(policyRecord('p1', 'a', '*', { createdAt: 200 }));
     await policies.create(policyRecord('p0', 'd', '*', { createdAt: 200 }));
     expect((await policies.list()).map((p) => p.id)).toEqual(['p2', 'p0', 'p1', 'p3']);
-    expect(await policies.count()).toBe(4);
+    expect((await policies.list()).length).toBe(4);
   });
 
   it('starts with no policies', async () => {
     expect(await policies.list()).toEqual([]);
-    expect(await policies.count()).toBe(0);
+    expect((await policies.list()).length).toBe(0);
   });
 
   it('refuses a second policy for the same repository and subject', async () => {
     await policies.create(policyRecord('p1', 'team/*', 'alice'));
     await expect(policies.create(policyRecord('p2', 'team/*', 'alice', { permissions: ['push'] }))).rejects.toMatchObject({ code: 'SQLITE_CONSTRAINT_UNIQUE' });
-    expect(await policies.count()).toBe(1);
+    expect((await policies.list()).length).toBe(1);
   });
 
   it('accepts policies sharing only the repository or only the subject', async () => {
     await policies.create(policyRecord('p1', 'team/*', 'alice'));
     await policies.create(policyRecord('p2', 'team/*', 'bob'));
     await policies.create(policyRecord('p3', 'other/*', 'alice'));
-    expect(await policies.count()).toBe(3);
+    expect((await policies.list()).length).toBe(3);
   });
 
   it('updates only the given fields and the update time, and answers the new row', async () => {

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { Database } from '../schema';
 import type { Executor } from './executor';
 
 export interface AccessTokenRecord {
@@ -30,18 +32,7 @@ export interface AccessTokenStore {
   touch(id: string, now: number): Promise<void>;
 }
 
-type Row = {
-  id: string;
-  user_id: string;
-  name: string;
-  secret_hash: string;
-  repositories: string | null;
-  actions: string | null;
-  expires_at: number | null;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
-};
+type Row = Selectable<Database['access_tokens']>;
 
 const optionalNumber = (v: number | null): number | undefined => (v === null ? undefined : Number(v));
 

@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { Database } from '../schema';
 import type { Executor } from './executor';
 
 export type RegistryAction = 'pull' | 'push' | 'delete';
@@ -17,7 +19,6 @@ export interface PolicyRecord {
 export interface PolicyStore {
   /** Every policy, oldest first (the order the check endpoint reports a deciding policy in). */
   list(): Promise<PolicyRecord[]>;
-  count(): Promise<number>;
   find(id: string): Promise<PolicyRecord | undefined>;
   create(policy: PolicyRecord): Promise<void>;
   update(id: string, changes: Partial<Pick<PolicyRecord, 'repository' | 'subject' | 'permissions'>>, now: number): Promise<PolicyRecord | undefined>;
@@ -26,7 +27,7 @@ export interface PolicyStore {
   deleteForSubject(subject: string): Promise<void>;
 }
 
-type Row = { id: string; repository: string; subject: string; permissions: string; created_at: number; updated_at: number };
+type Row = Selectable<Database['policies']>;
 
 const toRecord = (r: Row): PolicyRecord => ({
   id: r.id,
@@ -42,11 +43,6 @@ export class KyselyPolicyStore implements PolicyStore {
 
   async list(): Promise<PolicyRecord[]> {
     return (await this.db.selectFrom('policies').selectAll().orderBy('created_at').orderBy('id').execute()).map(toRecord);
-  }
-
-  async count(): Promise<number> {
-    const row = await this.db.selectFrom('policies').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    return Number(row.n);
   }
 
   async find(id: string): Promise<PolicyRecord | undefined> {

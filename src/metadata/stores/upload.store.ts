@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
+import type { Database } from '../schema';
 import type { Executor } from './executor';
 
 export interface UploadRecord {
@@ -26,7 +27,7 @@ export interface UploadStore {
   countActiveSince(time: number): Promise<number>;
 }
 
-type Row = { id: string; repository: string; offset: number; started_at: number; updated_at: number };
+type Row = Selectable<Database['uploads']>;
 const toRecord = (r: Row): UploadRecord => ({
   id: r.id,
   repository: r.repository,

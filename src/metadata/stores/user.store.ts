@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { Database } from '../schema';
 import type { Executor } from './executor';
 
 export type UserRole = 'admin' | 'user';
@@ -48,16 +50,7 @@ export interface UserStore {
   removeMember(group: string, userId: string): Promise<boolean>;
 }
 
-type UserRow = {
-  id: string;
-  name: string;
-  password_hash: string;
-  role: UserRole;
-  disabled: number;
-  credentials_version: number;
-  created_at: number;
-  updated_at: number;
-};
+type UserRow = Selectable<Database['users']>;
 
 const toUser = (r: UserRow): UserRecord => ({
   id: r.id,
