@@ -21,6 +21,22 @@ export interface Identity {
   accessToken?: Pick<AccessTokenRecord, 'id' | 'repositories' | 'actions'>;
 }
 
+/** An access token still usable: not revoked, not expired. */
+export function isAccessTokenLive(token: Pick<AccessTokenRecord, 'revokedAt' | 'expiresAt'>, now = Date.now()): boolean {
+  return token.revokedAt === undefined && (token.expiresAt === undefined || token.expiresAt > now);
+}
+
+/** The identity of a login made with `token`: the user, narrowed by the token's limits. */
+export function withAccessToken(identity: Identity, token: AccessTokenRecord): Identity {
+  return { ...identity, accessToken: { id: token.id, repositories: token.repositories, actions: token.actions } };
+}
+
+/** An admin whose credential is not a limited access token (a token limited to some repositories or actions never administers). */
+export function mayAdminister(identity: Identity | undefined): boolean {
+  const token = identity?.accessToken;
+  return identity?.role === 'admin' && (token === undefined || (token.repositories === undefined && token.actions === undefined));
+}
+
 /** One `access` entry of a registry token (Docker token auth). */
 export interface Grant {
   type: string;

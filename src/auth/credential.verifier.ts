@@ -6,7 +6,7 @@ import type { RegistryConfig } from '../config/registry-config';
 import { UnitOfWork } from '../metadata/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
 import type { UserRecord } from '../metadata/stores/user.store';
-import type { Identity } from '../access/access.types';
+import { isAccessTokenLive, withAccessToken, type Identity } from '../access/access.types';
 import { AuditService } from '../access/audit.service';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../access/password-hasher';
 import { ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, secretHash } from '../access/secrets';
@@ -69,7 +69,7 @@ export class CredentialVerifier {
     if (retryAfter > 0) {
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'denied', detail: { via, reason: 'throttled' } });
       this.metrics.authFailure('throttled');
-      throw OciError.tooManyRequests(retryAfter);
+      throw OciError.tooManyRequests(retryAfter, 'too many failed logins; retry later');
     }
     const identity = credentials.password.startsWith(ACCESS_TOKEN_PREFIX)
       ? await this.checkAccessToken(user, credentials.password)
@@ -92,7 +92,7 @@ export class CredentialVerifier {
     let identity = user && !user.disabled && user.credentialsVersion === record!.credentialsVersion ? await this.identity(user) : undefined;
     if (identity && record!.accessTokenId) {
       const accessToken = await this.uow.stores.accessTokens.findById(record!.accessTokenId);
-      identity = accessToken && this.isLive(accessToken) ? { ...identity, accessToken: { id: accessToken.id, repositories: accessToken.repositories, actions: accessToken.actions } } : undefined;
+      identity = accessToken && isAccessTokenLive(accessToken) ? withAccessToken(identity, accessToken) : undefined;
     }
     if (!identity) {
       this.audit.record({ type: 'login', actor: user?.name, clientIp, outcome: 'failure', detail: { via: 'refresh_token' } });
@@ -120,15 +120,11 @@ export class CredentialVerifier {
 
   private async checkAccessToken(name: string, secret: string): Promise<Identity | undefined> {
     const token = await this.uow.stores.accessTokens.findBySecretHash(secretHash(secret));
-    if (!token || !this.isLive(token)) return undefined;
+    if (!token || !isAccessTokenLive(token)) return undefined;
     const user = await this.uow.stores.users.findById(token.userId);
     if (!user || user.disabled || user.name !== name) return undefined;
     void this.uow.stores.accessTokens.touch(token.id, Date.now()).catch(() => undefined);
-    return { ...(await this.identity(user)), accessToken: { id: token.id, repositories: token.repositories, actions: token.actions } };
-  }
-
-  private isLive(token: { revokedAt?: number; expiresAt?: number }): boolean {
-    return token.revokedAt === undefined && (token.expiresAt === undefined || token.expiresAt > Date.now());
+    return withAccessToken(await this.identity(user), token);
   }
 
   private async identity(user: UserRecord): Promise<Identity> {

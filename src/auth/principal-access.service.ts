@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Identity, Principal } from '../access/access.types';
+import { isAccessTokenLive, mayAdminister, withAccessToken, type Identity, type Principal } from '../access/access.types';
 import { PolicyService } from '../access/policy.service';
 import { UserService } from '../access/user.service';
 import { UnitOfWork } from '../metadata/unit-of-work';
@@ -66,8 +66,8 @@ export class PrincipalAccess {
     const identity = await this.users.identityOf(subject);
     if (!identity || accessTokenId === undefined) return identity;
     const token = await this.uow.stores.accessTokens.findById(accessTokenId);
-    if (!token || token.userId !== identity.userId || token.revokedAt !== undefined || (token.expiresAt !== undefined && token.expiresAt <= Date.now())) return undefined;
-    return { ...identity, accessToken: { id: token.id, repositories: token.repositories, actions: token.actions } };
+    if (!token || token.userId !== identity.userId || !isAccessTokenLive(token)) return undefined;
+    return withAccessToken(identity, token);
   }
 
   /** Whether the principal is an admin right now (live: a demoted or disabled admin's token stops working at once). */
@@ -77,14 +77,11 @@ export class PrincipalAccess {
         return true;
       case 'anonymous':
         return false;
-      case 'basic': {
-        const t = principal.identity.accessToken;
-        return principal.identity.role === 'admin' && (t === undefined || (t.repositories === undefined && t.actions === undefined));
-      }
+      case 'basic':
+        return mayAdminister(principal.identity);
       case 'bearer': {
         if (!principal.grants.some((g) => g.type === 'registry' && g.name === 'admin' && g.actions.includes('*'))) return false;
-        const identity = await this.identityOfToken(principal.subject, principal.accessTokenId);
-        return identity?.role === 'admin';
+        return mayAdminister(await this.identityOfToken(principal.subject, principal.accessTokenId));
       }
     }
   }

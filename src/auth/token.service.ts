@@ -6,7 +6,7 @@ import { parseRepositoryName } from '../common/oci/reference';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { AuthConfig, RegistryConfig } from '../config/registry-config';
 import { UnitOfWork } from '../metadata/unit-of-work';
-import type { Grant, Identity } from '../access/access.types';
+import { mayAdminister, type Grant, type Identity } from '../access/access.types';
 import { PolicyService } from '../access/policy.service';
 import { newSecret, REFRESH_TOKEN_PREFIX, secretHash } from '../access/secrets';
 import type { ResourceScope } from './scope';
@@ -96,8 +96,7 @@ export class TokenService {
       } else if (scope.type === 'registry' && scope.name === 'catalog' && scope.actions.includes('*')) {
         actions = ['*'];
       } else if (scope.type === 'registry' && scope.name === 'admin' && scope.actions.includes('*')) {
-        const unlimited = identity?.accessToken === undefined || (identity.accessToken.repositories === undefined && identity.accessToken.actions === undefined);
-        if (identity?.role === 'admin' && unlimited) actions = ['*'];
+        if (mayAdminister(identity)) actions = ['*'];
       }
       if (actions.length > 0) grants.push({ type: scope.type, name: scope.name, actions });
     }

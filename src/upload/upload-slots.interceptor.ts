@@ -26,7 +26,7 @@ export class UploadSlotsInterceptor implements NestInterceptor {
     const limit = this.config.http.maxConcurrentUploads;
     const req = context.switchToHttp().getRequest<Request>();
     if (limit === 0 || req.method === 'GET' || req.method === 'DELETE') return next.handle();
-    if (this.inFlight >= limit) throw new OciError('TOOMANYREQUESTS', { limit }, 429, { 'Retry-After': '1' }, `more than ${limit} uploads in progress; retry shortly`);
+    if (this.inFlight >= limit) throw OciError.tooManyRequests(1, `more than ${limit} uploads in progress; retry shortly`, { limit });
     this.inFlight++;
     const res = context.switchToHttp().getResponse<Response>();
     let released = false;

@@ -75,8 +75,9 @@ export class OciError extends Error {
   /** REGISTRY_READ_ONLY: a write refused during maintenance. */
   static readOnly = (): OciError =>
     new OciError('UNSUPPORTED', { readOnly: true }, 405, {}, 'the registry is in read-only maintenance mode: pushes and deletes are refused, pulls work');
-  static tooManyRequests = (retryAfterSeconds: number): OciError =>
-    new OciError('TOOMANYREQUESTS', { retryAfter: retryAfterSeconds }, 429, { 'Retry-After': String(retryAfterSeconds) }, 'too many failed logins; retry later');
+  /** 429 with Retry-After: the client may try again after `retryAfterSeconds`. */
+  static tooManyRequests = (retryAfterSeconds: number, message: string, detail: Record<string, unknown> = {}): OciError =>
+    new OciError('TOOMANYREQUESTS', { ...detail, retryAfter: retryAfterSeconds }, 429, { 'Retry-After': String(retryAfterSeconds) }, message);
   static rangeNotSatisfiable = (size: number): OciError =>
     new OciError('RANGE_INVALID', { size }, 416, { 'Content-Range': `bytes */${size}` }, 'requested range not satisfiable');
 }
