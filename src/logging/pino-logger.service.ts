@@ -12,7 +12,7 @@ const STACK = /\n\s+at /;
  * Follows Nest's calling convention: the last string argument is the context, and for
  * `error` a string before it (or a lone stack-shaped string) is the stack. Errors go under
  * `err` (pino's serializer), plain objects are merged into the line: a line logged on a
- * request's behalf passes `{ requestId }` (or logs through `req.log`, pino-http's child).
+ * request's behalf passes `{ requestId }` (or logs through `req.log`, the request's child logger).
  * No AsyncLocalStorage on purpose: on Node 20 it costs ~20% of blob streaming throughput.
  */
 export class PinoLoggerService implements LoggerService {

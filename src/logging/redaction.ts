@@ -22,7 +22,7 @@ export const SECRET_FIELDS = ['password', 'token', 'access_token', 'refresh_toke
 /** Header names (lower case, as Node gives them) whose values are credentials. */
 export const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'] as const;
 
-/** Where headers show up in log objects: pino-http's req/res serializers, or a bare `headers`. */
+/** Where headers show up in log objects: a serialized req/res (pino's std serializers), or a bare `headers`. */
 const HEADER_HOLDERS = ['req.headers', 'res.headers', 'headers'];
 /** Where request fields show up: top level, or a logged body, query or user. */
 const FIELD_HOLDERS = ['', 'body.', 'query.', 'user.'];

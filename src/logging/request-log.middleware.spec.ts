@@ -131,7 +131,7 @@ describe('createRequestLogMiddleware', () => {
     app.get('/v2/team/app/tags/list', (req, res) => {
       (req as RequestLogRequest).principal = { kind: 'basic', identity: { userId: 'u1', name: 'bob', role: 'user', groups: [] } };
       setImmediate(() => {
-        req.log.warn({ context: 'Test' }, 'inside the request'); // pino-http's per-request child: carries the id
+        req.log.warn({ context: 'Test' }, 'inside the request'); // the per-request child: carries the id
         res.json({ name: 'team/app', tags: ['v1'] });
       });
     });

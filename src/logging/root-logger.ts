@@ -11,8 +11,8 @@ function stdoutDestination(): DestinationStream {
 
 /**
  * The application's one pino logger: JSON lines (`level` as its name, `time` in ISO 8601),
- * secrets redacted (see redaction.ts), to `destination` or stdout. Request lines are children
- * of it (pino-http), and Nest's own logs reach it through PinoLoggerService.
+ * secrets redacted (see redaction.ts), to `destination` or stdout. Request lines and `req.log`
+ * go to it (request-log.middleware.ts), and Nest's own logs reach it through PinoLoggerService.
  */
 export function createRootLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {
   return pino(

@@ -46,7 +46,7 @@ export class OciErrorFilter implements ExceptionFilter {
     const error = toOciError(exception);
     const clientWentAway = isClientGone(exception, req, res);
     if (error.code === 'UNKNOWN' && !clientWentAway) {
-      const requestId = (req as Request & { id?: unknown }).id; // pino-http's, echoed as X-Request-Id
+      const requestId = (req as Request & { id?: unknown }).id; // the request-log middleware's, echoed as X-Request-Id
       this.logger.error(`${req.method} ${req.path} failed`, exception instanceof Error ? exception.stack : String(exception), { requestId });
     }
     if (res.headersSent || clientWentAway) {
