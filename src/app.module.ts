@@ -4,6 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { AccessModule } from './access/access.module';
 import { AuthModule } from './auth/auth.module';
 import { BlobModule } from './blob/blob.module';
+import { ClusterModule } from './cluster/cluster.module';
 import { OciErrorFilter } from './common/errors/oci-error.filter';
 import { RequestLimitsMiddleware } from './common/http/request-limits.middleware';
 import { RegistryConfigModule } from './config/config.module';
@@ -29,6 +30,7 @@ export class AppModule implements NestModule {
       imports: [
         RegistryConfigModule.forRoot(config),
         ScheduleModule.forRoot(),
+        ClusterModule,
         StorageModule,
         MetadataModule,
         AccessModule,

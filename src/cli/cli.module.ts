@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AccessModule } from '../access/access.module';
+import { ClusterModule } from '../cluster/cluster.module';
 import { RegistryConfigModule } from '../config/config.module';
 import type { RegistryConfig } from '../config/registry-config';
 import { GcModule } from '../gc/gc.module';
@@ -21,7 +22,7 @@ export class CliModule {
     const cliConfig: RegistryConfig = Object.freeze({ ...config, gc: Object.freeze({ ...config.gc, intervalMs: 0 }) });
     return {
       module: CliModule,
-      imports: [RegistryConfigModule.forRoot(cliConfig), ScheduleModule.forRoot(), StorageModule, MetadataModule, AccessModule, GcModule],
+      imports: [RegistryConfigModule.forRoot(cliConfig), ScheduleModule.forRoot(), ClusterModule, StorageModule, MetadataModule, AccessModule, GcModule],
       providers: [BackupService],
     };
   }

@@ -150,6 +150,10 @@ export class EnvSchema {
   @Type(() => Number) @IsInt() @Min(0)
   REGISTRY_MAX_CONCURRENT_UPLOADS = 0;
 
+  /** Worker processes serving HTTP (Node cluster: one listening port, connections dealt round-robin); 0: one per CPU core. */
+  @Type(() => Number) @IsInt() @Min(0) @Max(256)
+  REGISTRY_WORKERS = 0;
+
   /** Maintenance mode: every write under /v2/ (and GC) is refused with 405 UNSUPPORTED; reads work. */
   @Transform(toBoolean) @IsBoolean()
   REGISTRY_READ_ONLY = false;

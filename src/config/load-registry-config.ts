@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { EnvSchema } from './env.schema';
 import type { RegistryConfig } from './registry-config';
@@ -57,6 +58,7 @@ export function loadRegistryConfig(raw: NodeJS.ProcessEnv): RegistryConfig {
       maxConcurrentUploads: env.REGISTRY_MAX_CONCURRENT_UPLOADS,
     }),
     log: Object.freeze({ level: env.REGISTRY_LOG_LEVEL, requests: env.REGISTRY_LOG_REQUESTS }),
+    workers: env.REGISTRY_WORKERS === 0 ? availableParallelism() : env.REGISTRY_WORKERS,
     readOnly: env.REGISTRY_READ_ONLY,
     metrics: Object.freeze({ token: env.REGISTRY_METRICS_TOKEN }),
     dataDir,

@@ -16,6 +16,8 @@ export interface RegistryConfig {
     readonly maxConcurrentUploads: number;
   };
   readonly log: { readonly level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'; readonly requests: boolean };
+  /** Worker processes serving HTTP (1: no cluster, the process serves itself). */
+  readonly workers: number;
   /** Maintenance mode: writes under /v2/ and GC refused, reads served. */
   readonly readOnly: boolean;
   readonly metrics: { readonly token?: string };

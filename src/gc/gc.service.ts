@@ -205,7 +205,7 @@ export class GcService {
         if (digests.length === 0) continue;
         const known = await this.uow.stores.gc.existingBlobs(digests);
         for (const digest of digests.filter((d) => !known.has(d))) {
-          const release = this.blobLocks.tryAcquire(digest);
+          const release = await this.blobLocks.tryAcquire(digest);
           if (!release) continue;
           try {
             const key = storageKeys.blob(digest as Digest);
@@ -254,7 +254,7 @@ export class GcService {
       after = batch[batch.length - 1]!.digest;
       const releases = new Map<string, () => void>();
       for (const c of batch) {
-        const release = this.blobLocks.tryAcquire(c.digest); // busy: an upload is committing it
+        const release = await this.blobLocks.tryAcquire(c.digest); // busy: an upload is committing it
         if (release) releases.set(c.digest, release);
       }
       try {
@@ -276,7 +276,7 @@ export class GcService {
       const releases: (() => void)[] = [];
       const mine: BlobCandidate[] = [];
       for (const p of pending) {
-        const release = this.blobLocks.tryAcquire(p.digest);
+        const release = await this.blobLocks.tryAcquire(p.digest);
         if (release) {
           releases.push(release);
           mine.push(p);

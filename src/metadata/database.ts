@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RegistryConfig } from '../config/registry-config';
@@ -29,6 +29,29 @@ export function cacheStatements(sqlite: SQLite.Database): void {
   }) as typeof sqlite.prepare;
 }
 
+/**
+ * Transactions start with BEGIN IMMEDIATE: the write lock is taken up front, waiting (busy
+ * timeout) while another process (a cluster worker, the CLI) holds it. A plain BEGIN reads
+ * first and fails at once with SQLITE_BUSY when it then tries to write after another
+ * connection committed: no busy handler can fix a stale snapshot. UnitOfWork.run is only used
+ * for writes, so nothing is lost by locking early.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: SQLite.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.database });
+  }
+}
+
 /** Opens the metadata database and brings its schema up to date (migrations run at start-up). */
 export async function openDatabase(config: RegistryConfig['database']): Promise<Kysely<Database>> {
   if (config.filename !== ':memory:') mkdirSync(dirname(config.filename), { recursive: true });
@@ -38,7 +61,7 @@ export async function openDatabase(config: RegistryConfig['database']): Promise<
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('busy_timeout = 5000');
   cacheStatements(sqlite);
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect(sqlite) });
   const { error, results } = await new Migrator({ db, provider: new StaticMigrationProvider('sqlite') }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {

@@ -9,6 +9,7 @@
  * replica: aggregate them with max, not sum).
  */
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { ClusterMetrics } from '../cluster/cluster-metrics';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { finished, type Readable } from 'node:stream';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
@@ -66,6 +67,8 @@ export class MetricsService implements OnModuleDestroy {
   private readonly gcDuration: Histogram;
   /** The database read of the scrape in progress, shared by the metrics that need it. */
   private reading?: Promise<DatabaseReadings | undefined>;
+  /** In a cluster worker: /metrics shows every worker's metrics, aggregated by the primary. */
+  private readonly cluster = ClusterMetrics.forWorker(this.registry);
 
   constructor(
     private readonly uow: UnitOfWork,
@@ -97,6 +100,7 @@ export class MetricsService implements OnModuleDestroy {
       name: `${p}upload_sessions_open`,
       help: 'Upload sessions open and not expired (registry-wide, from the database).',
       registers,
+      aggregator: 'first', // registry-wide: the same reading in every worker
       collect: async () => {
         const readings = await this.readDatabase();
         if (readings) uploadSessions.set(readings.openUploads);
@@ -106,23 +110,26 @@ export class MetricsService implements OnModuleDestroy {
       name: `${p}blob_dedup_hits_total`,
       help: 'Blobs pushed, mounted or probed (HEAD) that were already stored (registry-wide, from the database).',
       registers,
+      aggregator: 'first', // registry-wide: the same reading in every worker
       collect: async () => setCounter(dedupHits, (await this.readDatabase())?.dedupHits),
     });
     const dedupMisses: Counter = new Counter({
       name: `${p}blob_dedup_misses_total`,
       help: 'Blobs pushed that were new to the registry (registry-wide, from the database).',
       registers,
+      aggregator: 'first', // registry-wide: the same reading in every worker
       collect: async () => setCounter(dedupMisses, (await this.readDatabase())?.dedupMisses),
     });
   }
 
   onModuleDestroy(): void {
+    this.cluster?.close();
     this.registry.clear();
   }
 
-  /** The exposition text of every metric (scrape time: this reads the database). */
+  /** The exposition text of every metric (scrape time: this reads the database), of every worker in a cluster. */
   metrics(): Promise<string> {
-    return this.registry.metrics();
+    return this.cluster ? this.cluster.metrics() : this.registry.metrics();
   }
 
   get contentType(): string {

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { BlobDescriptor, BlobService } from '../blob/blob.service';
+import { SHARED_LOCKS } from '../cluster/cluster.module';
+import type { SharedLocks } from '../cluster/shared-locks';
 import { OciError } from '../common/errors/oci-error';
 import { publicLocation } from '../common/http/urls';
 import type { ByteRange } from '../common/http/byte-range';
@@ -17,6 +19,8 @@ import { storageKeys } from '../storage/storage-keys';
 import { STORAGE_DRIVER } from '../storage/storage.tokens';
 import { UploadHasher } from './upload-hasher';
 
+const sessionLock = (id: string): string => `upload:${id}`;
+
 export interface UploadSession {
   id: string;
   name: RepositoryName;
@@ -27,14 +31,13 @@ export interface UploadSession {
 /**
  * Upload sessions (POST / PATCH / PUT / GET / DELETE on blobs/uploads). The session row is
  * durable, the bytes are staged in storage under uploads/<id>/, so an upload resumes across
- * requests and restarts. Chunks of one session are serialised in this process and the
+ * requests and restarts. Requests of one session are serialised across the workers of this process and the
  * offset only advances through a compare-and-set, so a chunk either lands whole or not at
  * all: a failed or cut-off chunk leaves the session at its previous offset.
  */
 @Injectable()
 export class UploadService {
   private readonly hasher = new UploadHasher();
-  private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly uow: UnitOfWork,
@@ -42,6 +45,7 @@ export class UploadService {
     @Inject(STORAGE_DRIVER) private readonly driver: StorageDriver,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
     private readonly metrics: MetricsService,
+    @Inject(SHARED_LOCKS) private readonly locks: SharedLocks,
   ) {}
 
   async start(name: RepositoryName): Promise<UploadSession> {
@@ -149,7 +153,7 @@ export class UploadService {
       if (removed) purged++;
     }
     for await (const id of this.driver.list(storageKeys.uploadsRoot)) {
-      if (this.locks.has(id) || (await this.uow.stores.uploads.find(id))) continue;
+      if ((await this.locks.isLocked(sessionLock(id))) || (await this.uow.stores.uploads.find(id))) continue;
       const data = await this.driver.stat(storageKeys.uploadData(id));
       if (data && data.modifiedAt.getTime() >= cutoff) continue; // a monolithic upload in flight
       await this.driver.delete(storageKeys.uploadDir(id));
@@ -231,19 +235,8 @@ export class UploadService {
     await this.driver.delete(storageKeys.uploadDir(id));
   }
 
-  /** Runs `work` with no other chunk of the same session in flight in this process. */
-  private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(id) ?? Promise.resolve();
-    const current = previous.then(work, work);
-    const settled = current.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.locks.set(id, settled);
-    try {
-      return await current;
-    } finally {
-      if (this.locks.get(id) === settled) this.locks.delete(id);
-    }
+  /** Runs `work` with no other request of the same session in flight, in any worker of this process. */
+  private exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(sessionLock(id), work);
   }
 }
