@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { BoundedCache } from '../common/bounded-cache';
 import { OciError } from '../common/errors/oci-error';
 import { digestOf, Digest, digestAlgorithm, isDigestLike, parseDigest } from '../common/oci/digest';
 import { MediaTypes, isIndexMediaType } from '../common/oci/media-types';
@@ -28,6 +29,14 @@ export interface ReferrersResult {
   filtered: boolean;
 }
 
+export interface TagPage {
+  readonly tags: readonly string[];
+  readonly more: boolean;
+}
+
+/** Tag pages kept: this many (repository, n, last) pages of at most MAX_LIST_PAGE names (a few MB at worst). */
+const TAG_PAGE_CACHE_SIZE = 64;
+
 /** Most entries a list endpoint returns without an `n` (then a Link header points on). */
 export const MAX_LIST_PAGE = 10_000;
 
@@ -39,6 +48,9 @@ export const MAX_LIST_PAGE = 10_000;
  */
 @Injectable()
 export class ManifestService {
+  /** Recently listed tag pages (by repository, n and last), with the tags state they were read at. */
+  private readonly tagPages = new BoundedCache<string, { state: string; page: TagPage }>(TAG_PAGE_CACHE_SIZE);
+
   constructor(
     private readonly uow: UnitOfWork,
     @Inject(REGISTRY_CONFIG) private readonly config: RegistryConfig,
@@ -129,13 +141,24 @@ export class ManifestService {
     if (!deleted) throw OciError.manifestUnknown(reference.value);
   }
 
-  async listTags(name: RepositoryName, n: number | undefined, last: string | undefined): Promise<{ tags: string[]; more: boolean }> {
+  /**
+   * A page of tags. Pages are cached with the repository's tags state they were read at
+   * (one indexed row, read anyway to tell an unknown repository): a page is served from the
+   * cache only while no tag of the repository changed since, in this process or any other.
+   */
+  async listTags(name: RepositoryName, n: number | undefined, last: string | undefined): Promise<TagPage> {
     const stores = this.uow.stores;
-    if (!(await stores.repositories.exists(name))) throw OciError.nameUnknown(name);
+    const state = await stores.repositories.tagsState(name);
+    if (state === undefined) throw OciError.nameUnknown(name);
     const limit = n ?? MAX_LIST_PAGE;
     if (limit === 0) return { tags: [], more: false };
+    const key = `${name}\n${limit}\n${last ?? ''}`;
+    const cached = this.tagPages.get(key);
+    if (cached?.state === state) return cached.page;
     const rows = await stores.tags.list(name, last, limit + 1);
-    return { tags: rows.slice(0, limit), more: rows.length > limit };
+    const page: TagPage = { tags: rows.slice(0, limit), more: rows.length > limit };
+    this.tagPages.set(key, { state, page });
+    return page;
   }
 
   /**

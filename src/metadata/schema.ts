@@ -6,7 +6,12 @@ import type { Generated } from 'kysely';
  * bytes by digest.
  */
 export interface Database {
-  repositories: { name: string; created_at: number };
+  repositories: {
+    name: string;
+    created_at: number;
+    /** Bumped with every change to the repository's tags (cache validation of tag lists). */
+    tags_version: Generated<number>;
+  };
   /** One row per stored blob, whatever the number of repositories that link it. */
   blobs: {
     digest: string;

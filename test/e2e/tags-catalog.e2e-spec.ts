@@ -90,6 +90,61 @@ describe('tags list (e2e)', () => {
   });
 });
 
+describe('tags list cache (e2e)', () => {
+  // Pages are cached with the repository's tags state; every change must show at once,
+  // whichever process made it (two apps on one data directory, as cluster workers are).
+  let first: RunningRegistry;
+  let second: RunningRegistry;
+  let a: OciClient;
+  let b: OciClient;
+
+  beforeAll(async () => {
+    first = await startRegistry();
+    second = await startRegistry({ dataDir: first.dataDir });
+    a = new OciClient(first.url);
+    b = new OciClient(second.url);
+  });
+  afterAll(async () => {
+    await second.close();
+    await first.stop();
+  });
+
+  const tagsVia = async (client: OciClient, repo: string, query = ''): Promise<string[]> => {
+    const res = await client.fetch(`/v2/${repo}/tags/list${query}`);
+    expect(res.status).toBe(200);
+    return ((await res.json()) as TagList).tags;
+  };
+
+  it('shows tags added, moved and deleted by another process right after the change', async () => {
+    const repo = 'cache/cross';
+    const image = await b.pushImage(repo, 'v1');
+    expect(await tagsVia(a, repo)).toEqual(['v1']);
+    expect(await tagsVia(a, repo, '?n=1')).toEqual(['v1']);
+
+    expect((await b.putManifest(repo, 'v2', image.bytes, image.mediaType)).status).toBe(201);
+    expect(await tagsVia(a, repo)).toEqual(['v1', 'v2']);
+    expect(await tagsVia(a, repo, '?n=1')).toEqual(['v1']);
+
+    expect(await b.deleteManifest(repo, 'v1')).toBe(202);
+    expect(await tagsVia(a, repo)).toEqual(['v2']);
+
+    const other = await b.pushImage(repo, 'v3');
+    expect(await tagsVia(a, repo)).toEqual(['v2', 'v3']);
+    // Deleting a manifest by digest removes every tag pointing at it.
+    expect(await b.deleteManifest(repo, other.digest)).toBe(202);
+    expect(await tagsVia(a, repo)).toEqual(['v2']);
+  });
+
+  it('serves a cached page again until something changes, then the new page', async () => {
+    const repo = 'cache/same';
+    await a.pushImage(repo, 'x1');
+    expect(await tagsVia(a, repo)).toEqual(['x1']);
+    expect(await tagsVia(a, repo)).toEqual(['x1']);
+    await b.pushImage(repo, 'x0');
+    expect(await tagsVia(a, repo)).toEqual(['x0', 'x1']);
+  });
+});
+
 describe('catalog (e2e)', () => {
   let registry: RunningRegistry;
   let client: OciClient;

@@ -3,6 +3,11 @@ import type { Executor } from './executor';
 /** OCI repositories. A repository exists once something was linked or pushed to it. */
 export interface RepositoryStore {
   exists(name: string): Promise<boolean>;
+  /**
+   * Whether the repository exists and, if so, a value that changes whenever its tags change
+   * (or the repository is removed and created again): what a cached tag list is checked against.
+   */
+  tagsState(name: string): Promise<string | undefined>;
   /** Creates the repository if it does not exist (idempotent, race-free). */
   createOrFind(name: string, now: number): Promise<void>;
   /** Names in lexical order, strictly after `after`, at most `limit`. */
@@ -15,6 +20,11 @@ export class KyselyRepositoryStore implements RepositoryStore {
   async exists(name: string): Promise<boolean> {
     const row = await this.db.selectFrom('repositories').select('name').where('name', '=', name).executeTakeFirst();
     return row !== undefined;
+  }
+
+  async tagsState(name: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('repositories').select(['created_at', 'tags_version']).where('name', '=', name).executeTakeFirst();
+    return row === undefined ? undefined : `${row.created_at}:${row.tags_version}`;
   }
 
   async createOrFind(name: string, now: number): Promise<void> {

@@ -1,6 +1,10 @@
 import type { Executor } from './executor';
 
-/** Tags: mutable names for manifests, per repository. */
+/**
+ * Tags: mutable names for manifests, per repository. Every change also bumps the
+ * repository's `tags_version` (see RepositoryStore.tagsState): call the writes inside a
+ * transaction (UnitOfWork.run), as every caller does, so the two land together.
+ */
 export interface TagStore {
   resolve(repository: string, tag: string): Promise<string | undefined>;
   /** Points the tag at `digest` (creating or moving it). */
@@ -21,7 +25,16 @@ export class KyselyTagStore implements TagStore {
     return row?.digest;
   }
 
+  private async bumpVersion(repository: string): Promise<void> {
+    await this.db
+      .updateTable('repositories')
+      .set((eb) => ({ tags_version: eb('tags_version', '+', 1) }))
+      .where('name', '=', repository)
+      .execute();
+  }
+
   async upsert(repository: string, tag: string, digest: string, now: number): Promise<void> {
+    await this.bumpVersion(repository);
     await this.db
       .insertInto('tags')
       .values({ repository, name: tag, digest, updated_at: now })
@@ -31,12 +44,16 @@ export class KyselyTagStore implements TagStore {
 
   async delete(repository: string, tag: string): Promise<boolean> {
     const result = await this.db.deleteFrom('tags').where('repository', '=', repository).where('name', '=', tag).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    const deleted = Number(result.numDeletedRows) > 0;
+    if (deleted) await this.bumpVersion(repository);
+    return deleted;
   }
 
   async deleteForManifest(repository: string, digest: string): Promise<number> {
     const result = await this.db.deleteFrom('tags').where('repository', '=', repository).where('digest', '=', digest).executeTakeFirst();
-    return Number(result.numDeletedRows);
+    const deleted = Number(result.numDeletedRows);
+    if (deleted > 0) await this.bumpVersion(repository);
+    return deleted;
   }
 
   async list(repository: string, after: string | undefined, limit: number): Promise<string[]> {
