@@ -495,4 +495,75 @@ describe(UnitOfWork.name, () => {
     await uow.run((stores) => stores.repositories.createOrFind('a', 1));
     expect(await uow.stores.repositories.exists('a')).toBe(true);
   });
+
+  describe('group commit', () => {
+    it('commits units started in the same turn in one transaction, each with its own result', async () => {
+      const transactions = jest.spyOn(db, 'transaction'); // calls through
+      const results = await Promise.all(
+        [1, 2, 3, 4, 5].map((i) =>
+          uow.run(async (stores) => {
+            await stores.repositories.createOrFind(`g/${i}`, i);
+            return i * 10;
+          }),
+        ),
+      );
+      expect(results).toEqual([10, 20, 30, 40, 50]);
+      expect(transactions).toHaveBeenCalledTimes(1);
+      transactions.mockRestore();
+      expect(await uow.stores.repositories.list(undefined, 10)).toEqual(['g/1', 'g/2', 'g/3', 'g/4', 'g/5']);
+    });
+
+    it('rolls back and rejects only the unit that throws; the others of its group commit', async () => {
+      const failure = new Error('unit 2 fails');
+      const settled = await Promise.allSettled([
+        uow.run((stores) => stores.repositories.createOrFind('ok/1', 1)),
+        uow.run(async (stores) => {
+          await stores.repositories.createOrFind('bad/2', 2);
+          await stores.counters.increment('dedup_hits', 5);
+          throw failure;
+        }),
+        uow.run((stores) => stores.counters.increment('dedup_misses', 3)),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect((settled[1] as PromiseRejectedResult).reason).toBe(failure);
+      expect(await uow.stores.repositories.list(undefined, 10)).toEqual(['ok/1']);
+      expect(await uow.stores.counters.get('dedup_hits')).toBe(0);
+      expect(await uow.stores.counters.get('dedup_misses')).toBe(3);
+    });
+
+    it('settles a unit only after its commit: a failed commit rejects every unit of the group and keeps none', async () => {
+      const commit = new Error('disk full');
+      const original = db.transaction.bind(db);
+      const spy = jest.spyOn(db, 'transaction').mockImplementation(() => {
+        const builder = original();
+        return { execute: async (fn: Parameters<typeof builder.execute>[0]) => builder.execute(async (trx) => { await fn(trx); throw commit; }) } as unknown as ReturnType<typeof original>;
+      });
+      try {
+        const settled = await Promise.allSettled([uow.run((stores) => stores.repositories.createOrFind('c/1', 1)), uow.run((stores) => stores.repositories.createOrFind('c/2', 2))]);
+        expect(settled).toEqual([
+          { status: 'rejected', reason: commit },
+          { status: 'rejected', reason: commit },
+        ]);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(await uow.stores.repositories.list(undefined, 10)).toEqual([]);
+    });
+
+    it('takes units that arrive while a group commits into the next group', async () => {
+      const order: string[] = [];
+      const first = uow.run(async (stores) => {
+        await stores.repositories.createOrFind('n/1', 1);
+        order.push('first');
+        void uow.run(async (s) => {
+          await s.repositories.createOrFind('n/2', 2);
+          order.push('second');
+        });
+      });
+      await first;
+      await uow.run(async () => undefined); // queued behind the second
+      expect(order).toEqual(['first', 'second']);
+      expect(await uow.stores.repositories.exists('n/2')).toBe(true);
+    });
+  });
 });

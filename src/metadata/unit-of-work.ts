@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { METADATA_DB } from './metadata.tokens';
 import type { Database } from './schema';
 import { AccessTokenStore, KyselyAccessTokenStore } from './stores/access-token.store';
@@ -55,20 +55,91 @@ function bind(db: Executor): Stores {
   };
 }
 
+/** Units committed together at most (a bound on the time one commit keeps the others waiting). */
+const MAX_GROUP = 64;
+
+interface PendingUnit {
+  work: (stores: Stores) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 /**
  * The way to metadata: `stores` for single statements and reads, `run` for anything that
- * writes more than one row — it hands out stores bound to one transaction, committed when
- * the callback resolves and rolled back when it throws.
+ * writes more than one row — it hands out stores bound to a transaction, and resolves once
+ * that transaction is committed; when the callback throws, none of its writes are kept.
+ *
+ * Group commit: a durable commit costs an fsync (synchronous = FULL), and on this disk that
+ * fsync, not the statements, is what limits small writes. Units that become ready in the same
+ * turn of the event loop (32 blob pushes in flight each end with one) are committed by one
+ * transaction, each inside its own savepoint: a unit that throws is rolled back to its
+ * savepoint and rejected alone, the others commit. Each unit's promise settles only after
+ * the commit, so nothing is acknowledged before it is durable. A unit alone in its group runs
+ * as a plain transaction.
  */
 @Injectable()
 export class UnitOfWork {
   readonly stores: Stores;
+  private readonly queue: PendingUnit[] = [];
+  private flushing = false;
 
   constructor(@Inject(METADATA_DB) private readonly db: Kysely<Database>) {
     this.stores = bind(db);
   }
 
   run<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => work(bind(trx)));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        // After the I/O callbacks of this turn: every unit they start joins the same group.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0, MAX_GROUP));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async commitGroup(group: PendingUnit[]): Promise<void> {
+    const outcomes: Outcome[] = [];
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const stores = bind(trx);
+        if (group.length === 1) {
+          outcomes.push({ ok: true, value: await group[0]!.work(stores) });
+          return;
+        }
+        for (const unit of group) outcomes.push(await this.inSavepoint(trx, stores, unit));
+      });
+    } catch (error) {
+      for (const unit of group) unit.reject(error); // the commit (or the only unit) failed: nothing was kept
+      return;
+    }
+    group.forEach((unit, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) unit.resolve(outcome.value);
+      else unit.reject(outcome.error);
+    });
+  }
+
+  private async inSavepoint(trx: Transaction<Database>, stores: Stores, unit: PendingUnit): Promise<Outcome> {
+    await sql`savepoint unit`.execute(trx);
+    try {
+      const value = await unit.work(stores);
+      await sql`release unit`.execute(trx);
+      return { ok: true, value };
+    } catch (error) {
+      await sql`rollback to unit`.execute(trx);
+      await sql`release unit`.execute(trx);
+      return { ok: false, error };
+    }
   }
 }

@@ -51,7 +51,7 @@ export class UploadService {
   async start(name: RepositoryName): Promise<UploadSession> {
     const now = Date.now();
     const id = randomUUID();
-    await this.uow.stores.uploads.create({ id, repository: name, offset: 0, startedAt: now, updatedAt: now });
+    await this.uow.run((stores) => stores.uploads.create({ id, repository: name, offset: 0, startedAt: now, updatedAt: now })); // commits with others in flight
     return { id, name, offset: 0 };
   }
 
@@ -203,7 +203,7 @@ export class UploadService {
 
   private async advance(record: UploadRecord, received: number): Promise<UploadSession> {
     const offset = record.offset + received;
-    if (!(await this.uow.stores.uploads.updateProgress(record.id, record.offset, offset, Date.now()))) {
+    if (!(await this.uow.run((stores) => stores.uploads.updateProgress(record.id, record.offset, offset, Date.now())))) {
       this.hasher.forget(record.id);
       throw OciError.uploadUnknown(record.id); // cancelled or expired meanwhile
     }
