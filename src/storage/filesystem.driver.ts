@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dir } from 'node:fs';
-import { mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -116,11 +116,22 @@ export class FilesystemDriver implements StorageDriver {
       } finally {
         await handle.close();
       }
-      await mkdir(dirname(target), { recursive: true });
-      await rename(source, target);
+      await this.renameInto(source, target);
       await this.syncDir(dirname(target));
     } catch (error) {
       this.fail(from, error);
+    }
+  }
+
+  /** rename(2), creating the target's directory only when it is missing (the rare case: blob shard directories persist). */
+  private async renameInto(source: string, target: string): Promise<void> {
+    try {
+      await rename(source, target);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await stat(source); // a missing source is the caller's not-found, not a directory to create
+      await mkdir(dirname(target), { recursive: true });
+      await rename(source, target);
     }
   }
 
@@ -133,6 +144,8 @@ export class FilesystemDriver implements StorageDriver {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EISDIR' && code !== 'EPERM') this.fail(keyOrPrefix, error);
+      // A directory: empty is the common case (an upload's staging directory after its commit).
+      if (await rmdir(path).then(() => true, () => false)) return;
       try {
         await rm(path, { recursive: true, force: true });
       } catch (nested) {
