@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { createHmac, randomBytes } from 'node:crypto';
 import { OciError } from '../common/errors/oci-error';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
@@ -10,6 +10,7 @@ import { isAccessTokenLive, withAccessToken, type Identity } from '../access/acc
 import { AuditService } from '../access/audit.service';
 import { DUMMY_PASSWORD_HASH, verifyPassword } from '../access/password-hasher';
 import { ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, secretHash } from '../access/secrets';
+import { clusterEvents } from '../cluster/cluster-events';
 import { LoginThrottle } from './login-throttle';
 
 /** Verified passwords are remembered this long (keyed by an HMAC, never the password), so a burst of token requests costs one scrypt. */
@@ -18,6 +19,13 @@ const VERIFIED_MAX = 10_000;
 /** An address failing this many times the per-user limit, whatever the user names (credential stuffing), is throttled as a whole. */
 const ADDRESS_FAILURE_FACTOR = 10;
 const ANY_USER = '\u0000any';
+/** The cluster topic of login outcomes, so each worker's throttle counts every worker's failures. */
+const THROTTLE_TOPIC = 'login-throttle';
+interface ThrottleEvent {
+  op: 'fail' | 'succeed';
+  user: string;
+  clientIp: string;
+}
 
 export interface BasicCredentials {
   user: string;
@@ -44,12 +52,16 @@ const unauthorized = (message = 'invalid user name or password'): OciError => ne
  * message, so neither timing nor text tells which part was wrong.
  */
 @Injectable()
-export class CredentialVerifier {
+export class CredentialVerifier implements OnModuleDestroy {
   private readonly throttle: LoginThrottle;
   /** Failures per client address across all user names; a success does not reset it (one valid account must not launder a spray). */
   private readonly addressThrottle: LoginThrottle;
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, { userId: string; credentialsVersion: number; until: number }>();
+  private readonly events = clusterEvents();
+  private readonly unsubscribe?: () => void;
+  /** Password checks in progress, by credentials and hash (see verifyOnce). */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(
     @Inject(REGISTRY_CONFIG) config: RegistryConfig,
@@ -60,6 +72,11 @@ export class CredentialVerifier {
     const auth = config.auth.mode === 'token' ? config.auth : { maxFailures: 5, lockoutMs: 60_000 };
     this.throttle = new LoginThrottle(auth.maxFailures, auth.lockoutMs);
     this.addressThrottle = new LoginThrottle(auth.maxFailures * ADDRESS_FAILURE_FACTOR, auth.lockoutMs);
+    // In a cluster every worker counts every worker's failures: the limits are per process, not per worker.
+    this.unsubscribe = this.events?.subscribe<ThrottleEvent>(THROTTLE_TOPIC, (e) => {
+      if (e.op === 'fail') this.loginFailed(e.user, e.clientIp);
+      else this.throttle.succeed(e.user, e.clientIp);
+    });
   }
 
   /** The identity behind Basic credentials (password or access token); throws 401 or 429. */
@@ -75,14 +92,24 @@ export class CredentialVerifier {
       ? await this.checkAccessToken(user, credentials.password)
       : await this.checkPassword(user, credentials.password);
     if (!identity) {
-      this.throttle.fail(user, clientIp);
-      this.addressThrottle.fail(ANY_USER, clientIp);
+      this.loginFailed(user, clientIp);
+      this.events?.publish(THROTTLE_TOPIC, { op: 'fail', user, clientIp } satisfies ThrottleEvent);
       this.audit.record({ type: 'login', actor: user, clientIp, outcome: 'failure', detail: { via } });
       this.metrics.authFailure('bad_credentials');
       throw unauthorized();
     }
     this.throttle.succeed(user, clientIp);
+    this.events?.publish(THROTTLE_TOPIC, { op: 'succeed', user, clientIp } satisfies ThrottleEvent);
     return identity;
+  }
+
+  private loginFailed(user: string, clientIp: string): void {
+    this.throttle.fail(user, clientIp);
+    this.addressThrottle.fail(ANY_USER, clientIp);
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
   }
 
   /** The identity a refresh token stands for, if it is live for `service`; throws 401 otherwise. */
@@ -111,11 +138,25 @@ export class CredentialVerifier {
     if (cached && user && cached.until > now && cached.userId === user.id && cached.credentialsVersion === user.credentialsVersion && !user.disabled) {
       return this.identity(user);
     }
-    const ok = await verifyPassword(password, user?.passwordHash ?? DUMMY_PASSWORD_HASH);
-    if (!ok || !user || user.disabled) return undefined;
+    if (!(await this.verifyOnce(key, password, user?.passwordHash ?? DUMMY_PASSWORD_HASH)) || !user || user.disabled) return undefined;
     if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
     this.verified.set(key, { userId: user.id, credentialsVersion: user.credentialsVersion, until: now + VERIFIED_TTL_MS });
     return this.identity(user);
+  }
+
+  /**
+   * scrypt, once for the same credentials checked concurrently against the same hash: a burst
+   * of token requests after the cache expired (16 clients at once) waits for one 160 ms hash
+   * instead of queueing sixteen behind libuv's four threads.
+   */
+  private verifyOnce(key: string, password: string, hash: string): Promise<boolean> {
+    const flightKey = `${key}\u0000${hash}`;
+    let flight = this.inFlight.get(flightKey);
+    if (!flight) {
+      flight = verifyPassword(password, hash).finally(() => this.inFlight.delete(flightKey));
+      this.inFlight.set(flightKey, flight);
+    }
+    return flight;
   }
 
   private async checkAccessToken(name: string, secret: string): Promise<Identity | undefined> {

@@ -3,6 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 type metric = MetricObjectWithValues<MetricValue<string>>;
+import { isClusterEvent } from './cluster-events';
 import { isLockRequest, LockServer, type LockReply } from './shared-locks';
 
 /** A worker asking for the cluster-wide metrics (it serves GET /metrics). */
@@ -31,8 +32,8 @@ const RESTART_BACKOFF_MS = [250, 1_000, 5_000, 15_000];
 /**
  * The cluster primary (REGISTRY_WORKERS > 1): it serves no HTTP itself. It forks the workers
  * (each runs the whole application; the listening socket is shared and connections are
- * dealt round-robin), keeps the locks they share (LockServer), aggregates /metrics across
- * them, restarts a worker that dies, and on SIGTERM/SIGINT passes the signal on and exits
+ * dealt round-robin), keeps the locks they share (LockServer), relays the events one worker
+ * publishes to the others (ClusterEvents), aggregates /metrics across them, restarts a worker that dies, and on SIGTERM/SIGINT passes the signal on and exits
  * once every worker has shut down gracefully.
  */
 export class ClusterPrimary {
@@ -41,6 +42,7 @@ export class ClusterPrimary {
   private readonly collections = new Map<number, { pending: Set<number>; parts: metric[][]; done: (text?: string, error?: string) => void }>();
   private collectRound = 0;
   private stopping = false;
+  private stopSignal?: NodeJS.Signals;
   private crashes = 0;
   private exitCode = 0;
 
@@ -54,7 +56,8 @@ export class ClusterPrimary {
         this.locks.forget(worker.id);
         this.dropFromCollections(worker.id);
         if (this.stopping) {
-          if (code !== 0) this.exitCode = 1;
+          // A worker still booting when the signal came has no handler yet and dies of it: that is a clean stop too.
+          if (code !== 0 && signal !== this.stopSignal) this.exitCode = 1;
           if (Object.keys(cluster.workers ?? {}).length === 0) resolve(this.exitCode);
           return;
         }
@@ -86,6 +89,7 @@ export class ClusterPrimary {
   private stop(signal: NodeJS.Signals): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopSignal = signal;
     this.logger.log(`${signal}: stopping ${Object.keys(cluster.workers ?? {}).length} workers`);
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   }
@@ -98,6 +102,10 @@ export class ClusterPrimary {
   private onMessage(worker: Worker, message: unknown): void {
     if (isLockRequest(message)) {
       this.locks.handle(worker.id, message);
+      return;
+    }
+    if (isClusterEvent(message)) {
+      for (const other of Object.values(cluster.workers ?? {})) if (other && other.id !== worker.id && other.isConnected()) other.send(message);
       return;
     }
     const kind = (message as { kind?: string } | undefined)?.kind;

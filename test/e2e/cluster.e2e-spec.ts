@@ -652,6 +652,15 @@ describe('REGISTRY_WORKERS=2: a cluster of worker processes (e2e, real process)'
     });
   });
 
+  it('exits 0 on SIGTERM that arrives while workers are still starting (they stop with the signal, not with an error)', async () => {
+    // Four workers on this box: when the first answers /healthz the others are still booting,
+    // and a worker without its signal handlers yet is ended by the signal itself.
+    const server = await startServerProcess({ dataDir: dataDirFor('cluster-boot-'), env: { REGISTRY_WORKERS: '4', REGISTRY_AUTH: 'none' } });
+    server.signal('SIGTERM');
+    const exit = await server.waitForExit(30_000);
+    expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+  });
+
   describe('with token auth', () => {
     let server: ServerProcess;
     let log: ProcessLog;
@@ -667,6 +676,26 @@ describe('REGISTRY_WORKERS=2: a cluster of worker processes (e2e, real process)'
     });
     afterAll(async () => {
       await server?.stop();
+    });
+
+    it('throttles failed logins for the whole process: failures spread over both workers add up (REGISTRY_AUTH_MAX_FAILURES=5)', async () => {
+      const bound = [await onWorker(server, log, workers[0]!), await onWorker(server, log, workers[1]!)] as [Bound, Bound];
+      const user = `${RUN.replace(/[^a-z0-9]/g, '')}guess`;
+      const attempt = (b: Bound): Promise<Sent> =>
+        sendTo(server, b, {
+          method: 'GET',
+          path: `/token?service=${encodeURIComponent(SERVICE)}`,
+          headers: { Authorization: `Basic ${Buffer.from(`${user}:wrong-password`).toString('base64')}` },
+        });
+      // Five failures, alternating workers: three on one, two on the other (neither alone reaches five).
+      for (let i = 0; i < 5; i++) expect((await attempt(bound[i % 2]!)).status).toBe(401);
+      // The events reach the other worker through the primary within milliseconds. The worker
+      // that saw only two failures itself now refuses: it counts the other's three.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const refused = await attempt(bound[1]);
+      expect(refused.status).toBe(429);
+      expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect((await attempt(bound[0])).status).toBe(429);
     });
 
     it('accepts on each worker the tokens the other issued (one signing key, made by the primary), on bound and on new connections', async () => {
