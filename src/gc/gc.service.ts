@@ -56,7 +56,13 @@ const BATCH = 500;
 const ORPHAN_SHARDS_PER_PASS = 1;
 const ALGORITHMS = ['sha256', 'sha512'] as const;
 const DELETE_CONCURRENCY = 16;
-const LOCK_TTL_MS = 15 * 60 * 1000;
+/**
+ * The GC lease lasts LOCK_TTL_MS and the pass renews it every LOCK_RENEW_MS while it runs, so
+ * a pass that dies with its process (a killed cluster worker, a crash) blocks the next one
+ * for at most a minute, while a long pass keeps its lease however long it takes.
+ */
+const LOCK_TTL_MS = 60 * 1000;
+const LOCK_RENEW_MS = 15 * 1000;
 
 export class GcAlreadyRunning extends HttpException {
   constructor() {
@@ -99,6 +105,9 @@ export class GcService {
       startedAt: new Date(started).toISOString(),
     };
     let error: string | null = null;
+    const renewal = setInterval(() => {
+      this.uow.run((stores) => stores.locks.acquire('gc', holder, LOCK_TTL_MS, Date.now())).catch((e: unknown) => this.logger.warn(`gc ${holder}: lease renewal failed: ${String(e)}`));
+    }, LOCK_RENEW_MS);
     try {
       if (dryRun) await this.preview(report);
       else await this.sweep(report);
@@ -106,6 +115,7 @@ export class GcService {
       error = e instanceof Error ? e.message : String(e);
       throw e;
     } finally {
+      clearInterval(renewal);
       report.durationMs = Date.now() - started;
       this.metrics.gcRun(options.trigger, error !== null ? 'failure' : dryRun ? 'dry_run' : 'success', report);
       await this.uow.stores.gc.recordRun({
