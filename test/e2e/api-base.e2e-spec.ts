@@ -24,6 +24,16 @@ describe('API base and error bodies (e2e)', () => {
     await res.arrayBuffer();
   });
 
+  it('keeps the connection after an error to a request without a body, and closes it when a body was left unread', async () => {
+    const keepAlive = { Connection: 'keep-alive' };
+    const unmatched = await rawRequest(registry.url, { method: 'GET', path: '/nope', headers: keepAlive });
+    expect(unmatched.status).toBe(404);
+    expect(unmatched.headers.connection).toBe('keep-alive');
+    const refused = await rawRequest(registry.url, { method: 'POST', path: '/v2/Bad..Name/blobs/uploads/', headers: keepAlive, body: Buffer.alloc(64 * 1024, 1) });
+    expect(refused.status).toBe(400);
+    expect(refused.headers.connection).toBe('close');
+  });
+
   it('answers GET /v2 (no trailing slash) the same way', async () => {
     const res = await client.fetch('/v2');
     expect(res.status).toBe(200);

@@ -53,8 +53,10 @@ export class OciErrorFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    // A request body we did not read must not be left on a keep-alive connection.
-    if (!req.complete) res.setHeader('Connection', 'close');
+    // A request body we did not read must not be left on a keep-alive connection (a GET
+    // without a body is not "complete" until read either, and keeps its connection).
+    const declaresBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (declaresBody && !req.complete) res.setHeader('Connection', 'close');
     res.status(error.status);
     for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
