@@ -33,11 +33,13 @@ export class AppModule implements NestModule {
         ClusterModule,
         StorageModule,
         MetadataModule,
-        AccessModule,
-        AuthModule,
+        // Express tries routes in registration order, which follows these imports: the
+        // registry API first, the admin API (seventeen routes) after it.
+        ManifestModule,
         BlobModule,
         UploadModule,
-        ManifestModule,
+        AuthModule,
+        AccessModule,
         GcModule,
         StatsModule,
         HealthModule,
