@@ -13,8 +13,20 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StorageDriver, StorageEntry, StorageError, StorageNotFoundError, StorageStat } from './storage-driver';
 
-const READ_HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Read buffer per blob GET: large reads feed the socket in few, large writes (a 256 MiB pull
+ * ran at ~1.4 GB/s with 1 MiB reads and ~2 GB/s with 8 MiB here), but each stream holds about
+ * two buffers. So the size shrinks as reads run concurrently, within a budget for all of them.
+ */
+const READ_BUFFER_MAX = 8 * 1024 * 1024;
+const READ_BUFFER_MIN = 256 * 1024;
+const READ_BUFFERS_BUDGET = 64 * 1024 * 1024;
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+/** Write-behind (see flushInBackground): flush every this many bytes of an append in progress… */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
+const WRITE_BEHIND_CHECK_MS = 50;
+/** …and after an append that wrote at least this much (a chunk of a chunked upload). */
+const WRITE_BEHIND_MIN_BYTES = 4 * 1024 * 1024;
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -22,6 +34,11 @@ function isNotFound(error: unknown): boolean {
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
+
+  /** Staged files with a write-behind flush running (one at a time per file). */
+  private readonly flushing = new Set<string>();
+  /** Blob reads streaming now (they share READ_BUFFERS_BUDGET). */
+  private activeReads = 0;
 
   constructor(private readonly options: { root: string }) {}
 
@@ -49,8 +66,14 @@ export class FilesystemDriver implements StorageDriver {
     try {
       // Open first so a missing object fails here, before any response header is written.
       const handle = await open(this.path(key), 'r');
+      const length = range ? range.end - range.start + 1 : (await handle.stat()).size;
+      const share = Math.floor(READ_BUFFERS_BUDGET / (this.activeReads + 1));
+      const highWaterMark = Math.max(1, Math.min(length, Math.max(READ_BUFFER_MIN, Math.min(READ_BUFFER_MAX, share))));
       // The stream owns the handle (and closes it); passing a bare fd would let GC close it mid-read.
-      return handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK });
+      const stream = handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end, highWaterMark });
+      this.activeReads++;
+      stream.once('close', () => this.activeReads--);
+      return stream;
     } catch (error) {
       return this.fail(key, error);
     }
@@ -96,7 +119,18 @@ export class FilesystemDriver implements StorageDriver {
         }
         // The stream closes the handle when done (see write); the close below is then a no-op.
         const out = handle.createWriteStream({ start: offset, highWaterMark: WRITE_HIGH_WATER_MARK });
-        await pipeline(body, out);
+        let kicked = 0;
+        const writeBehind = setInterval(() => {
+          if (out.bytesWritten - kicked < WRITE_BEHIND_BYTES) return;
+          kicked = out.bytesWritten;
+          this.flushInBackground(path);
+        }, WRITE_BEHIND_CHECK_MS);
+        try {
+          await pipeline(body, out);
+        } finally {
+          clearInterval(writeBehind);
+        }
+        if (out.bytesWritten - kicked >= WRITE_BEHIND_MIN_BYTES) this.flushInBackground(path);
         return offset + out.bytesWritten;
       } finally {
         await handle.close();
@@ -188,6 +222,28 @@ export class FilesystemDriver implements StorageDriver {
 
   redirectUrl(): Promise<string | null> {
     return Promise.resolve(null);
+  }
+
+  /**
+   * Write-behind for staged uploads: starts writing the file's dirty pages to disk while the
+   * client is still sending, on a descriptor of its own, and waits for nobody. With 24 GiB of
+   * RAM the kernel would otherwise start writeback of a 256 MiB upload only when the commit's
+   * fsync asks for all of it at once; now that fsync finds most of it done. Durability is still
+   * the commit's fsync (move); a failure here changes nothing and is left to it to report.
+   */
+  private flushInBackground(path: string): void {
+    if (this.flushing.has(path)) return;
+    this.flushing.add(path);
+    void open(path, 'r')
+      .then(async (handle) => {
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => this.flushing.delete(path));
   }
 
   private async syncDir(path: string): Promise<void> {
