@@ -14,11 +14,12 @@ import { pipeline } from 'node:stream/promises';
 import { StorageDriver, StorageEntry, StorageError, StorageNotFoundError, StorageStat } from './storage-driver';
 
 /**
- * Read buffer per blob GET: large reads feed the socket in few, large writes (a 256 MiB pull
- * ran at ~1.4 GB/s with 1 MiB reads and ~2 GB/s with 8 MiB here), but each stream holds about
- * two buffers. So the size shrinks as reads run concurrently, within a budget for all of them.
+ * Read buffer per blob GET. Measured with bench.mjs pull-blob (256 MiB, interleaved runs):
+ * 0.5 MiB ~1.3 GB/s, 1 MiB ~1.5, 2 MiB ~1.7-1.8, 8 MiB ~0.8 (fresh 8 MiB buffers cost more
+ * than the fewer writes save). Each stream holds about two buffers, so the size shrinks as
+ * reads run concurrently, within a budget for all of them, and never exceeds the blob.
  */
-const READ_BUFFER_MAX = 8 * 1024 * 1024;
+const READ_BUFFER_MAX = 2 * 1024 * 1024;
 const READ_BUFFER_MIN = 256 * 1024;
 const READ_BUFFERS_BUDGET = 64 * 1024 * 1024;
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
