@@ -28,6 +28,8 @@ export interface MetricsReply {
 const COLLECT_TIMEOUT_MS = 5_000;
 /** A worker that dies this soon after its start counts as a crash loop: back off before the next fork. */
 const RESTART_BACKOFF_MS = [250, 1_000, 5_000, 15_000];
+/** Consecutive workers that exit before listening after which the primary gives up (exit 1). */
+const MAX_FAILED_STARTS = 3;
 
 /**
  * The cluster primary (REGISTRY_WORKERS > 1): it serves no HTTP itself. It forks the workers
@@ -45,6 +47,9 @@ export class ClusterPrimary {
   private stopSignal?: NodeJS.Signals;
   private crashes = 0;
   private exitCode = 0;
+  /** Workers that have listened; one that exits without having listened is a failed start. */
+  private readonly listening = new Set<number>();
+  private failedStarts = 0;
 
   constructor(private readonly workers: number) {}
 
@@ -61,13 +66,26 @@ export class ClusterPrimary {
           if (Object.keys(cluster.workers ?? {}).length === 0) resolve(this.exitCode);
           return;
         }
+        if (!this.listening.delete(worker.id) && ++this.failedStarts >= MAX_FAILED_STARTS) {
+          // Workers die before they listen (a port in use, a database they cannot open): restarting cannot help.
+          this.logger.error(`${this.failedStarts} workers in a row exited before listening; stopping (see their errors above)`);
+          this.exitCode = 1;
+          this.stop('SIGTERM');
+          if (Object.keys(cluster.workers ?? {}).length === 0) resolve(this.exitCode);
+          return;
+        }
         const delay = RESTART_BACKOFF_MS[Math.min(this.crashes, RESTART_BACKOFF_MS.length - 1)]!;
         this.crashes++;
         this.logger.error(`worker ${worker.process.pid} exited (${signal ?? `code ${code}`}); starting another in ${delay} ms`);
+        // Not unref'd: with every worker dead, this timer is what keeps the primary alive to restart them.
         setTimeout(() => {
           if (!this.stopping) this.fork();
-        }, delay).unref();
+        }, delay);
       });
+    });
+    cluster.on('listening', (worker) => {
+      this.listening.add(worker.id);
+      this.failedStarts = 0;
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.on(signal, () => this.stop(signal));
