@@ -20,7 +20,7 @@
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { GcReport } from '../../src/gc/gc.service';
@@ -659,6 +659,18 @@ describe('REGISTRY_WORKERS=2: a cluster of worker processes (e2e, real process)'
     server.signal('SIGTERM');
     const exit = await server.waitForExit(30_000);
     expect({ code: exit.code, signal: exit.signal }).toEqual({ code: 0, signal: null });
+  });
+
+  it('gives up with exit 1 when workers keep dying before they listen (the port is taken), instead of restarting them forever', async () => {
+    const squatter = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const port = (squatter.address() as { port: number }).port;
+    try {
+      const started = startServerProcess({ dataDir: dataDirFor('cluster-port-'), port, env: { REGISTRY_WORKERS: '2', REGISTRY_AUTH: 'none' }, readyTimeoutMs: 60_000 });
+      await expect(started).rejects.toThrow(/exited \(code 1\) before answering \/healthz[\s\S]*exited before listening; stopping/);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   describe('with token auth', () => {
