@@ -1,6 +1,5 @@
 import { Controller, Delete, Get, Head, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
 import { ByteRange, parseByteRange } from '../common/http/byte-range';
 import { parseDigest } from '../common/oci/digest';
 import { V2_ROUTES, V2Params, type V2Path } from '../common/oci/v2-path';
@@ -19,6 +18,26 @@ function blobHeaders(blob: BlobDescriptor, range?: ByteRange): Record<string, st
   };
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${blob.size}`;
   return headers;
+}
+
+/**
+ * Writes one chunk and resolves once the connection took it (its buffer is then reused by the
+ * storage driver); rejects when the client is gone.
+ */
+function writeChunk(res: Response, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (res.destroyed) {
+      reject(new Error('the client closed the connection'));
+      return;
+    }
+    const onClose = (): void => reject(new Error('the client closed the connection'));
+    res.once('close', onClose);
+    res.write(chunk, (error) => {
+      res.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    });
+  });
 }
 
 @Controller()
@@ -40,8 +59,11 @@ export class BlobController {
   async get(@V2Params('blob') path: V2Path, @Req() req: Request, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.open(path.name, parseDigest(path.ref), (size) => parseByteRange(req.headers.range, size));
     res.status(blob.range ? 206 : 200).set(blobHeaders(blob, blob.range));
-    this.metrics.countPulled(blob.stream); // same tick as the pipe: every chunk is seen
-    await pipeline(blob.stream, res);
+    await blob.body.forEach(async (chunk) => {
+      await writeChunk(res, chunk);
+      this.metrics.bytesPulled(chunk.length);
+    });
+    res.end();
   }
 
   @Delete(V2_ROUTES.blob)

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Readable } from 'node:stream';
 import { OciError } from '../common/errors/oci-error';
 import type { ByteRange } from '../common/http/byte-range';
 import { Digest } from '../common/oci/digest';
@@ -8,7 +7,7 @@ import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import type { BlobRecord } from '../metadata/stores/blob.store';
 import { UnitOfWork } from '../metadata/unit-of-work';
-import { StorageNotFoundError, type StorageDriver } from '../storage/storage-driver';
+import { StorageNotFoundError, type ChunkedRead, type StorageDriver } from '../storage/storage-driver';
 import { storageKeys } from '../storage/storage-keys';
 import { STORAGE_DRIVER } from '../storage/storage.tokens';
 import { BlobLocks } from './blob-locks';
@@ -54,12 +53,12 @@ export class BlobService {
     return { digest, size: blob.size };
   }
 
-  async open(name: RepositoryName, digest: Digest, range?: (size: number) => ByteRange | undefined): Promise<BlobDescriptor & { stream: Readable; range?: ByteRange }> {
+  async open(name: RepositoryName, digest: Digest, range?: (size: number) => ByteRange | undefined): Promise<BlobDescriptor & { body: ChunkedRead; range?: ByteRange }> {
     const blob = await this.stat(name, digest);
     const byteRange = range?.(blob.size);
     try {
-      const stream = await this.driver.read(storageKeys.blob(digest), byteRange);
-      return { digest, size: blob.size, stream, range: byteRange };
+      const body = await this.driver.readChunks(storageKeys.blob(digest), byteRange);
+      return { digest, size: blob.size, body, range: byteRange };
     } catch (error) {
       if (error instanceof StorageNotFoundError) {
         this.logger.error(`blob ${digest} is in metadata but missing from storage`);

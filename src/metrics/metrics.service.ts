@@ -11,7 +11,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ClusterMetrics } from '../cluster/cluster-metrics';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { finished, type Readable } from 'node:stream';
 import { REGISTRY_CONFIG } from '../config/config.tokens';
 import type { RegistryConfig } from '../config/registry-config';
 import type { GcReport } from '../gc/gc.service';
@@ -154,18 +153,9 @@ export class MetricsService implements OnModuleDestroy {
     if (bytes > 0) this.pushedBytes.inc(bytes);
   }
 
-  /**
-   * Counts the bytes `stream` hands on as pulled, when it ends or is destroyed. Attach it
-   * in the same tick as the pipe that consumes it, so no chunk flows past unseen.
-   */
-  countPulled(stream: Readable): void {
-    let bytes = 0;
-    stream.on('data', (chunk: { length: number }) => {
-      bytes += chunk.length;
-    });
-    finished(stream, () => {
-      if (bytes > 0) this.pulledBytes.inc(bytes);
-    });
+  /** Blob bytes sent by a GET (counted as they are written, so a pull cut short counts what went out). */
+  bytesPulled(bytes: number): void {
+    if (bytes > 0) this.pulledBytes.inc(bytes);
   }
 
   tokenIssued(grant: TokenGrantKind): void {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { makeTempDir, removeDir } from '../../test/utils/temp-dir';
 import { CheckedDriver } from './checked.driver';
 import { FilesystemDriver } from './filesystem.driver';
-import { StorageDriver, StorageEntry, StorageError, StorageStat } from './storage-driver';
+import { ChunkedRead, StorageDriver, StorageEntry, StorageError, StorageStat } from './storage-driver';
 import { describeStorageDriver } from './storage-driver.contract';
 
 /** A driver that only records which keys reached it. */
@@ -17,6 +17,10 @@ class RecordingDriver implements StorageDriver {
   read(key: string): Promise<Readable> {
     this.calls.push(`read ${key}`);
     return Promise.resolve(Readable.from([]));
+  }
+  readChunks(key: string): Promise<ChunkedRead> {
+    this.calls.push(`readChunks ${key}`);
+    return Promise.resolve({ forEach: () => Promise.resolve(), close: () => Promise.resolve() });
   }
   write(key: string): Promise<void> {
     this.calls.push(`write ${key}`);
@@ -57,6 +61,7 @@ const operations: Array<[string, (d: StorageDriver, key: string) => Promise<unkn
   ['stat', (d, key) => d.stat(key)],
   ['read', (d, key) => d.read(key)],
   ['write', (d, key) => d.write(key, Buffer.from('x'))],
+  ['readChunks', (d, key) => d.readChunks(key)],
   ['append', (d, key) => d.append(key, 0, Readable.from([Buffer.from('x')]))],
   ['move from', (d, key) => d.move(key, 'uploads/ok/data')],
   ['move to', (d, key) => d.move('uploads/ok/data', key)],

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { StorageDriver, StorageEntry, StorageError, StorageStat } from './storage-driver';
+import { ChunkedRead, StorageDriver, StorageEntry, StorageError, StorageStat } from './storage-driver';
 
 const KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/;
 
@@ -30,6 +30,9 @@ export class CheckedDriver implements StorageDriver {
   }
   async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
     return this.inner.read(this.check(key), range);
+  }
+  async readChunks(key: string, range?: { start: number; end: number }): Promise<ChunkedRead> {
+    return this.inner.readChunks(this.check(key), range);
   }
   async write(key: string, body: Buffer | Readable): Promise<void> {
     return this.inner.write(this.check(key), body);

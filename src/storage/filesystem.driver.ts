@@ -7,11 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dir } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, opendir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StorageDriver, StorageEntry, StorageError, StorageNotFoundError, StorageStat } from './storage-driver';
+import { ChunkedRead, StorageDriver, StorageEntry, StorageError, StorageNotFoundError, StorageStat } from './storage-driver';
 
 /**
  * Read buffer per blob GET. Measured with bench.mjs pull-blob (256 MiB, interleaved runs):
@@ -38,7 +39,7 @@ export class FilesystemDriver implements StorageDriver {
 
   /** Staged files with a write-behind flush running (one at a time per file). */
   private readonly flushing = new Set<string>();
-  /** Blob reads streaming now (they share READ_BUFFERS_BUDGET). */
+  /** Object reads in progress (they share READ_BUFFERS_BUDGET). */
   private activeReads = 0;
 
   constructor(private readonly options: { root: string }) {}
@@ -68,16 +69,60 @@ export class FilesystemDriver implements StorageDriver {
       // Open first so a missing object fails here, before any response header is written.
       const handle = await open(this.path(key), 'r');
       const length = range ? range.end - range.start + 1 : (await handle.stat()).size;
-      const share = Math.floor(READ_BUFFERS_BUDGET / (this.activeReads + 1));
-      const highWaterMark = Math.max(1, Math.min(length, Math.max(READ_BUFFER_MIN, Math.min(READ_BUFFER_MAX, share))));
       // The stream owns the handle (and closes it); passing a bare fd would let GC close it mid-read.
-      const stream = handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end, highWaterMark });
-      this.activeReads++;
-      stream.once('close', () => this.activeReads--);
-      return stream;
+      return handle.createReadStream({ autoClose: true, start: range?.start, end: range?.end, highWaterMark: this.readBufferSize(length) });
     } catch (error) {
       return this.fail(key, error);
     }
+  }
+
+  async readChunks(key: string, range?: { start: number; end: number }): Promise<ChunkedRead> {
+    let handle: FileHandle;
+    let start: number;
+    let end: number;
+    try {
+      handle = await open(this.path(key), 'r');
+      start = range?.start ?? 0;
+      end = range ? range.end : (await handle.stat()).size - 1;
+    } catch (error) {
+      return this.fail(key, error);
+    }
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
+    const forEach = async (consume: (chunk: Buffer) => Promise<void>): Promise<void> => {
+      this.activeReads++;
+      try {
+        if (end < start) return;
+        // Two buffers: one being consumed while the next chunk is read into the other.
+        const size = this.readBufferSize(end - start + 1);
+        const buffers = [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)];
+        let consumed: Promise<void> = Promise.resolve();
+        for (let position = start, turn = 0; position <= end; turn ^= 1) {
+          const buffer = buffers[turn]!; // its last consumer finished: awaited before the previous hand-out
+          const { bytesRead } = await handle.read(buffer, 0, Math.min(size, end - position + 1), position);
+          if (bytesRead === 0) throw new StorageError(this.name, key, new Error(`object ends at ${position}, before ${end + 1}`));
+          await consumed;
+          consumed = consume(buffer.subarray(0, bytesRead));
+          consumed.catch(() => undefined); // awaited in the next turn; marked handled meanwhile
+          position += bytesRead;
+        }
+        await consumed;
+      } finally {
+        this.activeReads--;
+        await close();
+      }
+    };
+    return { forEach, close };
+  }
+
+  /** A read buffer: at most READ_BUFFER_MAX, less as reads run concurrently, never more than the object. */
+  private readBufferSize(length: number): number {
+    const share = Math.floor(READ_BUFFERS_BUDGET / (this.activeReads + 1));
+    return Math.max(1, Math.min(length, Math.max(READ_BUFFER_MIN, Math.min(READ_BUFFER_MAX, share))));
   }
 
   async write(key: string, body: Buffer | Readable): Promise<void> {

@@ -21,6 +21,14 @@ export interface StorageDriver {
   read(key: string, range?: { start: number; end: number }): Promise<Readable>;
 
   /**
+   * Opens an object (or an inclusive byte range of it) for reading in chunks into buffers the
+   * driver reuses: what serves blob GETs. A Readable allocates a new buffer per chunk, and on
+   * a 256 MiB pull that churn of external memory set off a full V8 GC every few chunks.
+   * Throws StorageNotFoundError, like `read`, before any byte is handed out.
+   */
+  readChunks(key: string, range?: { start: number; end: number }): Promise<ChunkedRead>;
+
+  /**
    * Writes a whole object atomically: readers see all of it or nothing (temp file, fsync,
    * rename). An existing object is replaced.
    */
@@ -54,6 +62,19 @@ export interface StorageDriver {
 
   /** A URL the client may be redirected to for a GET of `key`, or null (never, for filesystem). */
   redirectUrl(key: string, ttlSeconds: number): Promise<string | null>;
+}
+
+/** An open object read in chunks (see StorageDriver.readChunks). */
+export interface ChunkedRead {
+  /**
+   * Hands every chunk, in order, to `consume`. A chunk's memory is reused once the promise
+   * `consume` returned resolves: finish with it (write it out) or copy it before resolving.
+   * The next chunk is read while the previous one is being consumed. Closes the object when
+   * done or failed; a rejection of `consume` ends the read with that error.
+   */
+  forEach(consume: (chunk: Buffer) => Promise<void>): Promise<void>;
+  /** Closes the object without reading it (a caller that gives up before forEach). */
+  close(): Promise<void>;
 }
 
 export interface StorageStat {
