@@ -1,4 +1,18 @@
-import { parseBasic } from './credential.verifier';
+import type { Kysely } from 'kysely';
+import type { AuditService } from '../access/audit.service';
+import { hashPassword, verifyPassword } from '../access/password-hasher';
+import { loadRegistryConfig } from '../config/load-registry-config';
+import { openDatabase } from '../metadata/database';
+import type { Database } from '../metadata/schema';
+import { UnitOfWork } from '../metadata/unit-of-work';
+import type { MetricsService } from '../metrics/metrics.service';
+import { CredentialVerifier, parseBasic } from './credential.verifier';
+
+// The real scrypt, counted.
+jest.mock('../access/password-hasher', () => {
+  const actual = jest.requireActual<typeof import('../access/password-hasher')>('../access/password-hasher');
+  return { ...actual, verifyPassword: jest.fn(actual.verifyPassword) };
+});
 
 const basic = (credentials: string): string => `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
 
@@ -44,5 +58,47 @@ describe(parseBasic.name, () => {
     ['nothing but a colon', basic(':')],
   ])('answers undefined for %s', (_, header) => {
     expect(parseBasic(header)).toBeUndefined();
+  });
+});
+
+describe(CredentialVerifier.name, () => {
+  let db: Kysely<Database>;
+  let verifier: CredentialVerifier;
+
+  beforeAll(async () => {
+    db = await openDatabase({ dialect: 'sqlite', filename: ':memory:' });
+    const uow = new UnitOfWork(db);
+    const config = loadRegistryConfig({ REGISTRY_AUTH: 'token', REGISTRY_DATA_DIR: '/nonexistent' });
+    const audit = { record: jest.fn() } as unknown as AuditService;
+    const metrics = { authFailure: jest.fn() } as unknown as MetricsService;
+    verifier = new CredentialVerifier(config, uow, audit, metrics);
+    await uow.stores.users.create({ id: 'u1', name: 'alice', passwordHash: await hashPassword('right-password'), role: 'user', disabled: false, credentialsVersion: 1, createdAt: 1, updatedAt: 1 });
+  });
+  afterAll(async () => {
+    verifier.onModuleDestroy();
+    await db.destroy();
+  });
+  beforeEach(() => {
+    jest.mocked(verifyPassword).mockClear();
+  });
+
+  it('hashes once for the same credentials checked concurrently, then answers from its cache', async () => {
+    const burst = Array.from({ length: 8 }, () => verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.0.1', 'token'));
+    expect((await Promise.all(burst)).map((identity) => identity.name)).toEqual(Array(8).fill('alice'));
+    expect(verifyPassword).toHaveBeenCalledTimes(1);
+    await verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.0.2', 'token');
+    expect(verifyPassword).toHaveBeenCalledTimes(1);
+  });
+
+  it('hashes different passwords checked concurrently separately (a wrong one never rides on a right one)', async () => {
+    const wrong = verifier.verifyBasic({ user: 'alice', password: 'wrong-password' }, '10.0.0.3', 'token');
+    const right = verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.0.4', 'token');
+    await expect(wrong).rejects.toMatchObject({ status: 401 });
+    await expect(right).resolves.toMatchObject({ name: 'alice' }); // cached from the test above: no hash
+    expect(verifyPassword).toHaveBeenCalledTimes(1);
+    const other = verifier.verifyBasic({ user: 'alice', password: 'also-wrong' }, '10.0.0.5', 'token');
+    const again = verifier.verifyBasic({ user: 'alice', password: 'wrong-password' }, '10.0.0.5', 'token');
+    await expect(Promise.allSettled([other, again])).resolves.toEqual([expect.objectContaining({ status: 'rejected' }), expect.objectContaining({ status: 'rejected' })]);
+    expect(verifyPassword).toHaveBeenCalledTimes(3);
   });
 });
