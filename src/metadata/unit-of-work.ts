@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { SKIP_WAL_SYNC } from './database';
 import { METADATA_DB } from './metadata.tokens';
 import type { Database } from './schema';
 import { AccessTokenStore, KyselyAccessTokenStore } from './stores/access-token.store';
@@ -58,8 +59,20 @@ function bind(db: Executor): Stores {
 /** Units committed together at most (a bound on the time one commit keeps the others waiting). */
 const MAX_GROUP = 64;
 
+export interface UnitOptions {
+  /**
+   * False for soft state: the unit settles once committed, without waiting for the commit to
+   * reach the disk, so a power loss may take it back. Only for writes whose loss a client
+   * recovers from by itself, such as an upload session's progress: its staged bytes are not
+   * fsync'd before the blob's commit either, and a session found behind its bytes (or gone)
+   * makes the client start the upload again. Default true.
+   */
+  durable?: boolean;
+}
+
 interface PendingUnit {
   work: (stores: Stores) => Promise<unknown>;
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -71,13 +84,14 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * writes more than one row — it hands out stores bound to a transaction, and resolves once
  * that transaction is committed; when the callback throws, none of its writes are kept.
  *
- * Group commit: a durable commit costs an fsync (synchronous = FULL), and on this disk that
- * fsync, not the statements, is what limits small writes. Units that become ready in the same
+ * Group commit: a durable commit costs an fsync (of the WAL, see WalSync), and that fsync, not
+ * the statements, is what limits small writes. Units that become ready in the same
  * turn of the event loop (32 blob pushes in flight each end with one) are committed by one
  * transaction, each inside its own savepoint: a unit that throws is rolled back to its
  * savepoint and rejected alone, the others commit. Each unit's promise settles only after
  * the commit, so nothing is acknowledged before it is durable. A unit alone in its group runs
- * as a plain transaction.
+ * as a plain transaction. A group of soft units only (`durable: false`) does not wait for the
+ * fsync.
  */
 @Injectable()
 export class UnitOfWork {
@@ -89,9 +103,9 @@ export class UnitOfWork {
     this.stores = bind(db);
   }
 
-  run<T>(work: (stores: Stores) => Promise<T>): Promise<T> {
+  run<T>(work: (stores: Stores) => Promise<T>, options: UnitOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ work, durable: options.durable ?? true, resolve: resolve as (value: unknown) => void, reject });
       if (!this.flushing) {
         this.flushing = true;
         // After the I/O callbacks of this turn: every unit they start joins the same group.
@@ -112,6 +126,7 @@ export class UnitOfWork {
     const outcomes: Outcome[] = [];
     try {
       await this.db.transaction().execute(async (trx) => {
+        if (!group.some((unit) => unit.durable)) await sql.raw(SKIP_WAL_SYNC).execute(trx);
         const stores = bind(trx);
         if (group.length === 1) {
           outcomes.push({ ok: true, value: await group[0]!.work(stores) });

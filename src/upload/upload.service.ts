@@ -51,7 +51,8 @@ export class UploadService {
   async start(name: RepositoryName): Promise<UploadSession> {
     const now = Date.now();
     const id = randomUUID();
-    await this.uow.run((stores) => stores.uploads.create({ id, repository: name, offset: 0, startedAt: now, updatedAt: now })); // commits with others in flight
+    // Soft state (see UnitOptions): a session lost to a power cut makes the client start over.
+    await this.uow.run((stores) => stores.uploads.create({ id, repository: name, offset: 0, startedAt: now, updatedAt: now }), { durable: false });
     return { id, name, offset: 0 };
   }
 
@@ -203,7 +204,9 @@ export class UploadService {
 
   private async advance(record: UploadRecord, received: number): Promise<UploadSession> {
     const offset = record.offset + received;
-    if (!(await this.uow.run((stores) => stores.uploads.updateProgress(record.id, record.offset, offset, Date.now())))) {
+    // Soft state like the staged bytes it counts, which are fsync'd only when the blob commits.
+    const advanced = await this.uow.run((stores) => stores.uploads.updateProgress(record.id, record.offset, offset, Date.now()), { durable: false });
+    if (!advanced) {
       this.hasher.forget(record.id);
       throw OciError.uploadUnknown(record.id); // cancelled or expired meanwhile
     }
