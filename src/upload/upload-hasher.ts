@@ -1,5 +1,6 @@
 import type { Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createDigestHash, DigestAlgorithm } from '../common/oci/digest';
 
 interface LiveHash {
@@ -42,15 +43,22 @@ export class UploadHasher {
     return hash;
   }
 
-  /** A stream that feeds every chunk of `source` to `hash` on its way through, counting bytes. */
+  /**
+   * A stream that feeds every chunk of `source` to `hash` on its way through, counting bytes.
+   * A Transform rather than an async generator: no promise per chunk (measured: a few percent
+   * of a 256 MiB push). An error of `source` (a client cutting the body off) destroys the tap
+   * with it, so whoever consumes the tap sees the error; a consumer that fails destroys
+   * `source` in turn.
+   */
   static tap(source: Readable, hash: Hash, counter: { bytes: number }): Readable {
-    async function* pass(): AsyncGenerator<Buffer> {
-      for await (const chunk of source) {
-        hash.update(chunk as Buffer);
-        counter.bytes += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    }
-    return Readable.from(pass(), { objectMode: false, highWaterMark: 1 });
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        counter.bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    pipeline(source, tap).catch(() => undefined); // reported through `tap`, see above
+    return tap;
   }
 }
