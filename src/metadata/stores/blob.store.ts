@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from './executor';
+import { QueryTemplate } from './query-template';
 
 export interface BlobRecord {
   digest: string;
@@ -31,6 +32,15 @@ export interface BlobStore {
   adjustRefCounts(digests: string[], delta: 1 | -1, now: number): Promise<void>;
 }
 
+const FIND_LINKED = new QueryTemplate((db, repository: string, digest: string) =>
+  db
+    .selectFrom('repository_blobs as rb')
+    .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select(['b.digest', 'b.size', 'b.ref_count'])
+    .where('rb.repository', '=', repository)
+    .where('rb.digest', '=', digest),
+);
+
 export class KyselyBlobStore implements BlobStore {
   constructor(private readonly db: Executor) {}
 
@@ -45,13 +55,7 @@ export class KyselyBlobStore implements BlobStore {
   }
 
   async findLinked(repository: string, digest: string): Promise<BlobRecord | undefined> {
-    const row = await this.db
-      .selectFrom('repository_blobs as rb')
-      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select(['b.digest', 'b.size', 'b.ref_count'])
-      .where('rb.repository', '=', repository)
-      .where('rb.digest', '=', digest)
-      .executeTakeFirst();
+    const row = await FIND_LINKED.executeTakeFirst(this.db, repository, digest);
     return row && { digest: row.digest, size: Number(row.size), refCount: Number(row.ref_count) };
   }
 

@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Database } from '../schema';
 import type { Executor } from './executor';
+import { QueryTemplate } from './query-template';
 
 export interface ManifestRecord {
   repository: string;
@@ -65,27 +66,29 @@ function toRecord(row: Row): ManifestRecord {
   };
 }
 
+const FIND = new QueryTemplate((db, repository: string, digest: string) =>
+  db.selectFrom('manifests').select([...COLUMNS, 'payload']).where('repository', '=', repository).where('digest', '=', digest),
+);
+
+const FIND_BY_TAG = new QueryTemplate((db, repository: string, tag: string) =>
+  db
+    .selectFrom('tags as t')
+    .innerJoin('manifests as m', (j) => j.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
+    .select(['m.repository', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.size', 'm.payload'])
+    .where('t.repository', '=', repository)
+    .where('t.name', '=', tag),
+);
+
 export class KyselyManifestStore implements ManifestStore {
   constructor(private readonly db: Executor) {}
 
   async find(repository: string, digest: string): Promise<ManifestWithPayload | undefined> {
-    const row = await this.db
-      .selectFrom('manifests')
-      .select([...COLUMNS, 'payload'])
-      .where('repository', '=', repository)
-      .where('digest', '=', digest)
-      .executeTakeFirst();
+    const row = await FIND.executeTakeFirst(this.db, repository, digest);
     return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
   }
 
   async findByTag(repository: string, tag: string): Promise<ManifestWithPayload | undefined> {
-    const row = await this.db
-      .selectFrom('tags as t')
-      .innerJoin('manifests as m', (j) => j.onRef('m.repository', '=', 't.repository').onRef('m.digest', '=', 't.digest'))
-      .select(['m.repository', 'm.digest', 'm.media_type', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.size', 'm.payload'])
-      .where('t.repository', '=', repository)
-      .where('t.name', '=', tag)
-      .executeTakeFirst();
+    const row = await FIND_BY_TAG.executeTakeFirst(this.db, repository, tag);
     return row && { ...toRecord(row), payload: Buffer.from(row.payload) };
   }
 

@@ -1,4 +1,5 @@
 import type { Executor } from './executor';
+import { QueryTemplate } from './query-template';
 
 /** OCI repositories. A repository exists once something was linked or pushed to it. */
 export interface RepositoryStore {
@@ -14,6 +15,10 @@ export interface RepositoryStore {
   list(after: string | undefined, limit: number): Promise<string[]>;
 }
 
+const TAGS_STATE = new QueryTemplate((db, name: string) =>
+  db.selectFrom('repositories').select(['created_at', 'tags_version']).where('name', '=', name),
+);
+
 export class KyselyRepositoryStore implements RepositoryStore {
   constructor(private readonly db: Executor) {}
 
@@ -23,7 +28,7 @@ export class KyselyRepositoryStore implements RepositoryStore {
   }
 
   async tagsState(name: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('repositories').select(['created_at', 'tags_version']).where('name', '=', name).executeTakeFirst();
+    const row = await TAGS_STATE.executeTakeFirst(this.db, name);
     return row === undefined ? undefined : `${row.created_at}:${row.tags_version}`;
   }
 
