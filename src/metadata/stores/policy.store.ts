@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../schema';
 import type { Executor } from './executor';
+import { QueryTemplate } from './query-template';
 
 export type RegistryAction = 'pull' | 'push' | 'delete';
 
@@ -38,11 +39,14 @@ const toRecord = (r: Row): PolicyRecord => ({
   updatedAt: Number(r.updated_at),
 });
 
+/** Read on every token request, so compiled once. */
+const LIST = new QueryTemplate((db) => db.selectFrom('policies').selectAll().orderBy('created_at').orderBy('id'));
+
 export class KyselyPolicyStore implements PolicyStore {
   constructor(private readonly db: Executor) {}
 
   async list(): Promise<PolicyRecord[]> {
-    return (await this.db.selectFrom('policies').selectAll().orderBy('created_at').orderBy('id').execute()).map(toRecord);
+    return (await LIST.execute(this.db)).map(toRecord);
   }
 
   async find(id: string): Promise<PolicyRecord | undefined> {

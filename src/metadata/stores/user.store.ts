@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../schema';
 import type { Executor } from './executor';
+import { QueryTemplate } from './query-template';
 
 export type UserRole = 'admin' | 'user';
 
@@ -63,16 +64,23 @@ const toUser = (r: UserRow): UserRecord => ({
   updatedAt: Number(r.updated_at),
 });
 
+// Read on every login (the token endpoint), so compiled once.
+const FIND_BY_NAME = new QueryTemplate((db, name: string) => db.selectFrom('users').selectAll().where('name', '=', name));
+const FIND_BY_ID = new QueryTemplate((db, id: string) => db.selectFrom('users').selectAll().where('id', '=', id));
+const GROUPS_OF = new QueryTemplate((db, userId: string) =>
+  db.selectFrom('group_members').select('group_name').where('user_id', '=', userId).orderBy('group_name'),
+);
+
 export class KyselyUserStore implements UserStore {
   constructor(private readonly db: Executor) {}
 
   async findByName(name: string): Promise<UserRecord | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await FIND_BY_NAME.executeTakeFirst(this.db, name);
     return row && toUser(row);
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await FIND_BY_ID.executeTakeFirst(this.db, id);
     return row && toUser(row);
   }
 
@@ -137,7 +145,7 @@ export class KyselyUserStore implements UserStore {
   }
 
   async groupsOf(userId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('group_members').select('group_name').where('user_id', '=', userId).orderBy('group_name').execute();
+    const rows = await GROUPS_OF.execute(this.db, userId);
     return rows.map((r) => r.group_name);
   }
 
