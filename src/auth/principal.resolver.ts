@@ -8,9 +8,16 @@ import { AuthChallenge } from './auth-challenge';
 import { CredentialVerifier, parseBasic } from './credential.verifier';
 import { TokenService } from './token.service';
 
-/** The client address audit and throttling key on: the socket's, or X-Forwarded-For's from a trusted proxy (REGISTRY_TRUST_PROXY). */
+const clientIps = new WeakMap<Request, string>();
+
+/**
+ * The client address audit and throttling key on: the socket's, or X-Forwarded-For's from a
+ * trusted proxy (REGISTRY_TRUST_PROXY). Worked out once per request: a login asks three times.
+ */
 export function clientIp(req: Request): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+  let ip = clientIps.get(req);
+  if (ip === undefined) clientIps.set(req, (ip = req.ip ?? req.socket.remoteAddress ?? 'unknown'));
+  return ip;
 }
 
 /**
