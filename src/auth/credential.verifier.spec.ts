@@ -14,6 +14,15 @@ jest.mock('../access/password-hasher', () => {
   return { ...actual, verifyPassword: jest.fn(actual.verifyPassword) };
 });
 
+// A cluster worker's event channel, recorded: what this worker tells the others.
+const published: Array<{ topic: string; payload: unknown }> = [];
+jest.mock('../cluster/cluster-events', () => ({
+  clusterEvents: () => ({
+    publish: (topic: string, payload: unknown) => published.push({ topic, payload }),
+    subscribe: () => () => undefined,
+  }),
+}));
+
 const basic = (credentials: string): string => `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
 
 describe(parseBasic.name, () => {
@@ -88,6 +97,20 @@ describe(CredentialVerifier.name, () => {
     expect(verifyPassword).toHaveBeenCalledTimes(1);
     await verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.0.2', 'token');
     expect(verifyPassword).toHaveBeenCalledTimes(1);
+  });
+
+  it('tells the other workers of every failure, but of a success only when it clears failures', async () => {
+    published.length = 0;
+    await verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.1.1', 'token');
+    expect(published).toEqual([]); // nothing to clear here, so nothing anywhere: every failure is told to every worker
+    await expect(verifier.verifyBasic({ user: 'alice', password: 'wrong-password' }, '10.0.1.1', 'token')).rejects.toMatchObject({ status: 401 });
+    await verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.1.1', 'token');
+    expect(published).toEqual([
+      { topic: expect.any(String), payload: { op: 'fail', user: 'alice', clientIp: '10.0.1.1' } },
+      { topic: expect.any(String), payload: { op: 'succeed', user: 'alice', clientIp: '10.0.1.1' } },
+    ]);
+    await verifier.verifyBasic({ user: 'alice', password: 'right-password' }, '10.0.1.1', 'token');
+    expect(published).toHaveLength(2); // cleared already
   });
 
   it('hashes different passwords checked concurrently separately (a wrong one never rides on a right one)', async () => {

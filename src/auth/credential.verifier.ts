@@ -98,8 +98,10 @@ export class CredentialVerifier implements OnModuleDestroy {
       this.metrics.authFailure('bad_credentials');
       throw unauthorized();
     }
-    this.throttle.succeed(user, clientIp);
-    this.events?.publish(THROTTLE_TOPIC, { op: 'succeed', user, clientIp } satisfies ThrottleEvent);
+    // Every worker hears of every failure, so a worker with no record to clear speaks for all of
+    // them: the other workers are told only when there is something to clear, not on every login
+    // (a message through the primary to each worker, at thousands of logins a second).
+    if (this.throttle.succeed(user, clientIp)) this.events?.publish(THROTTLE_TOPIC, { op: 'succeed', user, clientIp } satisfies ThrottleEvent);
     return identity;
   }
 

@@ -85,7 +85,8 @@ describe(LoginThrottle.name, () => {
   it('clears the lock and the streak on success', () => {
     const { throttle: t } = throttle(3, 10 * SECOND);
     failTimes(t, 3);
-    t.succeed('alice', '10.0.0.1');
+    expect(t.succeed('alice', '10.0.0.1')).toBe(true); // there was a record to clear
+    expect(t.succeed('alice', '10.0.0.1')).toBe(false);
     expect(t.retryAfter('alice', '10.0.0.1')).toBe(0);
     failTimes(t, 2);
     expect(t.retryAfter('alice', '10.0.0.1')).toBe(0);

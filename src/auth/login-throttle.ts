@@ -42,7 +42,8 @@ export class LoginThrottle {
     if (this.records.size > LoginThrottle.MAX_RECORDS) this.records.delete(this.records.keys().next().value!);
   }
 
-  succeed(user: string, client: string): void {
-    this.records.delete(LoginThrottle.key(user, client));
+  /** Clears the record of `user` from `client`; true when there was one. */
+  succeed(user: string, client: string): boolean {
+    return this.records.delete(LoginThrottle.key(user, client));
   }
 }

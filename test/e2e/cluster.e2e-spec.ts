@@ -710,6 +710,25 @@ describe('REGISTRY_WORKERS=2: a cluster of worker processes (e2e, real process)'
       expect((await attempt(bound[0])).status).toBe(429);
     });
 
+    it('clears on both workers, with a success on one, the failures the other recorded', async () => {
+      const bound = [await onWorker(server, log, workers[0]!), await onWorker(server, log, workers[1]!)] as [Bound, Bound];
+      const login = (b: Bound, password: string): Promise<Sent> =>
+        sendTo(server, b, {
+          method: 'GET',
+          path: `/token?service=${encodeURIComponent(SERVICE)}`,
+          headers: { Authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` },
+        });
+      const settle = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 300)); // events go through the primary
+      for (let i = 0; i < 3; i++) expect((await login(bound[0], 'wrong-password')).status).toBe(401);
+      await settle();
+      expect((await login(bound[1], ADMIN_PASSWORD)).status).toBe(200); // worker 1 knows the three failures: it clears them everywhere
+      await settle();
+      // Had worker 0 kept its three, the fifth failure in a row would lock it: the third of these would be 429.
+      for (let i = 0; i < 4; i++) expect((await login(bound[0], 'wrong-password')).status).toBe(401);
+      expect((await login(bound[0], ADMIN_PASSWORD)).status).toBe(200); // and clean again for the tests that log in as admin
+      await settle();
+    });
+
     it('accepts on each worker the tokens the other issued (one signing key, made by the primary), on bound and on new connections', async () => {
       const repo = `${RUN}/token/app`;
       const bound = [await onWorker(server, log, workers[0]!), await onWorker(server, log, workers[1]!)] as [Bound, Bound];
