@@ -151,7 +151,7 @@ class RegistrySqliteConnection implements DatabaseConnection {
     try {
       return !this.sqlite.prepare(sql).readonly; // a cache hit (cacheStatements)
     } catch {
-      return true; // it will fail to run, so nothing to sync after all
+      return true; // it fails to run as well, and `committed` is only set by a statement that succeeded
     }
   }
 
