@@ -1,10 +1,10 @@
 import { Logger } from '@nestjs/common';
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-
-type metric = MetricObjectWithValues<MetricValue<string>>;
 import { isClusterEvent } from './cluster-events';
 import { isLockRequest, LockServer, type LockReply } from './shared-locks';
+
+type metric = MetricObjectWithValues<MetricValue<string>>;
 
 /** A worker asking for the cluster-wide metrics (it serves GET /metrics). */
 export interface MetricsRequest {
@@ -35,8 +35,9 @@ const MAX_FAILED_STARTS = 3;
  * The cluster primary (REGISTRY_WORKERS > 1): it serves no HTTP itself. It forks the workers
  * (each runs the whole application; the listening socket is shared and connections are
  * dealt round-robin), keeps the locks they share (LockServer), relays the events one worker
- * publishes to the others (ClusterEvents), aggregates /metrics across them, restarts a worker that dies, and on SIGTERM/SIGINT passes the signal on and exits
- * once every worker has shut down gracefully.
+ * publishes to the others (ClusterEvents), aggregates /metrics across them, restarts a worker
+ * that dies, and on SIGTERM/SIGINT passes the signal on and exits once every worker has shut
+ * down gracefully.
  */
 export class ClusterPrimary {
   private readonly logger = new Logger('Cluster');
