@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -122,15 +122,23 @@ describe('openDatabase on a file: commits wait for the WAL sync, off the event l
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** `pending` waits on the one datasync being held open, and settles once it is let go. */
+  async function expectHeldBySync(pending: Promise<unknown>): Promise<void> {
+    await settle();
+    expect(synced).toHaveLength(1);
+    expect(await isSettled(pending)).toBe(false);
+    gate.resolve();
+    await pending;
+  }
+
   const insertRepository = (name: string) => db.insertInto('repositories').values({ name, created_at: 1 }).execute();
 
   it('runs SQLite with synchronous = NORMAL in WAL mode, the per-commit sync being its own', async () => {
-    const { rows } = await db.executeQuery<{ synchronous: number }>({ sql: 'pragma synchronous', parameters: [], query: { kind: 'RawNode' } as never, queryId: { queryId: 'x' } });
-    expect(rows[0]!.synchronous).toBe(1);
+    const synchronous = async (executor: Kysely<Database>): Promise<number> => (await sql<{ synchronous: number }>`pragma synchronous`.execute(executor)).rows[0]!.synchronous;
+    expect(await synchronous(db)).toBe(1);
     const memory = await openDatabase({ dialect: 'sqlite', filename: ':memory:' });
     try {
-      const { rows: memoryRows } = await memory.executeQuery<{ synchronous: number }>({ sql: 'pragma synchronous', parameters: [], query: { kind: 'RawNode' } as never, queryId: { queryId: 'y' } });
-      expect(memoryRows[0]!.synchronous).toBe(2); // no WAL to sync: SQLite's FULL
+      expect(await synchronous(memory)).toBe(2); // no WAL to sync: SQLite's FULL
     } finally {
       await memory.destroy();
     }
@@ -156,11 +164,7 @@ describe('openDatabase on a file: commits wait for the WAL sync, off the event l
       await trx.insertInto('repositories').values({ name: 'b', created_at: 1 }).execute();
       expect(synced).toEqual([]); // nothing is synced before the commit
     });
-    await settle();
-    expect(synced).toHaveLength(1);
-    expect(await isSettled(transaction)).toBe(false);
-    gate.resolve();
-    await transaction;
+    await expectHeldBySync(transaction);
   });
 
   it('does not sync for reads, nor for a transaction rolled back', async () => {
@@ -187,11 +191,7 @@ describe('openDatabase on a file: commits wait for the WAL sync, off the event l
       uow.run((stores) => stores.repositories.createOrFind('soft-2', 1), { durable: false }),
       uow.run((stores) => stores.repositories.createOrFind('durable', 1)),
     ]);
-    await settle();
-    expect(synced).toHaveLength(1);
-    expect(await isSettled(group)).toBe(false);
-    gate.resolve();
-    await group;
+    await expectHeldBySync(group);
   });
 
   it('makes an earlier soft commit durable with the next sync', async () => {
